@@ -1,0 +1,510 @@
+"""Creating runs: trigger one, batch trigger, replay. Used by the SDK, the API, the
+dashboard's Test page and bulk replay alike."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from runs import packets
+from runs.deployments import find_task
+from runs.durations import (
+    InvalidDuration,
+    parse_delay,
+    parse_duration_seconds,
+    parse_idempotency_ttl,
+    parse_ttl,
+)
+from runs.errors import InvalidInput, NotFound, TooLarge, Unprocessable
+from runs.lifecycle import record_events
+from runs.models import (
+    Batch,
+    BatchStatus,
+    Environment,
+    EnvironmentType,
+    Run,
+    RunEvent,
+    RunEventKind,
+    RunTag,
+)
+from runs.statuses import FAILED, RunStatus
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 128
+MACHINES = (
+    "micro",
+    "small-1x",
+    "small-2x",
+    "medium-1x",
+    "medium-2x",
+    "large-1x",
+    "large-2x",
+)
+MAX_DURATION_RANGE = (5, 2_147_483_647)
+
+
+@dataclass
+class TriggerOptions:
+    """Everything a trigger may set; names follow the Python SDK (snake_case)."""
+
+    payload_type: str = packets.JSON
+    queue: str = ""
+    concurrency_key: str | None = None
+    delay: str | datetime | None = None
+    ttl: str | int | None = None
+    idempotency_key: str | None = None
+    idempotency_key_user: str | None = None
+    idempotency_key_ttl: str | None = None
+    machine: str = ""
+    max_attempts: int | None = None
+    max_duration: int | None = None
+    metadata: dict | None = None
+    tags: list[str] | str | None = None
+    test: bool = False
+    priority: float = 0
+    lock_to_version: str = ""
+    parent_run_id: str | None = None
+    resume_parent_on_completion: bool = False
+    replayed_from: Run | None = None
+    batch: Batch | None = None
+    batch_index: int | None = None
+    extra_events: list[str] = field(default_factory=list)
+
+
+def normalize_tags(tags: list[str] | str | None) -> list[str]:
+    """Drop blanks and duplicates, enforce 10 × 128 chars; sorted as the API returns them."""
+    if tags is None:
+        return []
+    items = [tags] if isinstance(tags, str) else list(tags)
+    clean: list[str] = []
+    for tag in items:
+        if not isinstance(tag, str):
+            raise InvalidInput("Tags must be strings", field="tags")
+        tag = tag.strip()
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH:
+            raise InvalidInput("Tags must be less than 128 characters", field="tags")
+        if tag not in clean:
+            clean.append(tag)
+    if len(clean) > MAX_TAGS:
+        raise Unprocessable(
+            f"Runs can only have 10 tags, you're trying to set {len(clean)}.",
+            field="tags",
+        )
+    return sorted(clean)
+
+
+def check_metadata_size(metadata: Any) -> None:
+    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    limit = settings.RUNWATCH_METADATA_MAX_BYTES
+    if size > limit:
+        raise TooLarge(
+            f"Metadata exceeds maximum size of {limit} bytes", field="metadata"
+        )
+
+
+def check_payload_size(data: str) -> None:
+    limit = settings.RUNWATCH_PAYLOAD_MAX_BYTES
+    if packets.byte_size(data) > limit:
+        raise TooLarge(
+            f"Payload exceeds maximum size of {limit} bytes", field="payload"
+        )
+
+
+@dataclass
+class _Prepared:
+    """A validated trigger, ready to become a Run row."""
+
+    run: Run
+    tags: list[str]
+
+
+def _prepare(
+    environment: Environment,
+    task_identifier: str,
+    payload: str,
+    options: TriggerOptions,
+    now,
+) -> _Prepared:
+    if not task_identifier:
+        raise InvalidInput("A task identifier is required", field="task")
+    check_payload_size(payload)
+    if options.payload_type == packets.STORE and not payload:
+        raise InvalidInput(
+            "payload must be a storage path when payloadType is application/store",
+            field="payload",
+        )
+    tags = normalize_tags(options.tags)
+    metadata = options.metadata if options.metadata is not None else {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object", field="metadata")
+    check_metadata_size(metadata)
+    if options.machine and options.machine not in MACHINES:
+        raise InvalidInput(
+            f"Invalid machine preset: {options.machine} (one of {', '.join(MACHINES)})",
+            field="machine",
+        )
+    if options.max_attempts is not None and (
+        not isinstance(options.max_attempts, int) or options.max_attempts < 1
+    ):
+        raise InvalidInput("maxAttempts must be an integer ≥ 1", field="maxAttempts")
+    try:
+        ttl = parse_ttl(options.ttl)
+    except InvalidDuration as exc:
+        raise InvalidInput(str(exc), field="ttl") from None
+
+    task = find_task(environment, task_identifier, options.lock_to_version)
+    if options.lock_to_version and task is None:
+        raise Unprocessable(
+            f"Version {options.lock_to_version} of task {task_identifier} was not found",
+            field="version",
+        )
+    if ttl is None and environment.type == EnvironmentType.DEVELOPMENT:
+        ttl = "10m"
+
+    parent = None
+    if options.parent_run_id:
+        parent = Run.objects.filter(
+            environment=environment, friendly_id=options.parent_run_id
+        ).first()
+        if parent is None:
+            raise Unprocessable(
+                f"Parent run {options.parent_run_id} was not found", field="parentRunId"
+            )
+
+    delay_until = parse_delay(options.delay, now=now)
+    if task is None:
+        status = RunStatus.PENDING_VERSION
+    elif delay_until:
+        status = RunStatus.DELAYED
+    else:
+        status = RunStatus.QUEUED
+    queued = status == RunStatus.QUEUED
+    priority_ms = max(-(2**31), min(2**31 - 1, round((options.priority or 0) * 1000)))
+    max_duration = (
+        options.max_duration
+        if options.max_duration is not None
+        else (task.max_duration if task else None)
+    )
+    if max_duration is not None:
+        max_duration = max(
+            MAX_DURATION_RANGE[0], min(MAX_DURATION_RANGE[1], int(max_duration))
+        )
+    retry = task.retry if task else {}
+    key_expires = (
+        now + parse_idempotency_ttl(options.idempotency_key_ttl)
+        if options.idempotency_key
+        else None
+    )
+    ttl_base = delay_until or now
+
+    run = Run(
+        environment=environment,
+        task_identifier=task_identifier,
+        status=status,
+        payload=payload,
+        payload_type=options.payload_type or packets.JSON,
+        metadata=metadata,
+        seed_metadata=metadata or None,
+        metadata_updated_at=now if metadata else None,
+        tags=tags,
+        idempotency_key=options.idempotency_key or None,
+        idempotency_key_user=options.idempotency_key_user
+        or options.idempotency_key
+        or None,
+        idempotency_key_expires_at=key_expires,
+        ttl=ttl,
+        ttl_expires_at=ttl_base + timedelta(seconds=parse_duration_seconds(ttl))
+        if ttl
+        else None,
+        delay_until=delay_until,
+        created_at=now,
+        updated_at=now,
+        queued_at=now if queued else None,
+        queue_timestamp=(now - timedelta(milliseconds=priority_ms)) if queued else None,
+        is_test=bool(options.test),
+        deployment=task.deployment if task and options.lock_to_version else None,
+        version=task.deployment.version if task and options.lock_to_version else "",
+        lock_to_version=options.lock_to_version or "",
+        batch=options.batch,
+        batch_index=options.batch_index,
+        parent=parent,
+        root_id=(parent.root_id or parent.pk) if parent else None,
+        depth=parent.depth + 1 if parent else 0,
+        resume_parent_on_completion=bool(options.resume_parent_on_completion),
+        replayed_from=options.replayed_from,
+        max_attempts=options.max_attempts or retry.get("maxAttempts") or 3,
+        max_duration=max_duration,
+        queue=options.queue or (task.queue if task else f"task/{task_identifier}"),
+        concurrency_key=str(options.concurrency_key)
+        if options.concurrency_key not in (None, "")
+        else None,
+        machine=options.machine or (task.machine if task else "small-1x"),
+        priority_ms=priority_ms,
+    )
+    return _Prepared(run=run, tags=tags)
+
+
+def _existing_for_key(
+    environment: Environment, task_identifier: str, key: str, now
+) -> Run | None:
+    """The run holding an idempotency key, or None. Clears a key that should no longer
+    dedupe (expired, or its run failed or expired) so a new run can take it."""
+    existing = Run.objects.filter(
+        environment=environment, task_identifier=task_identifier, idempotency_key=key
+    ).first()
+    if existing is None:
+        return None
+    expired = (
+        existing.idempotency_key_expires_at
+        and existing.idempotency_key_expires_at <= now
+    )
+    if expired or existing.status in FAILED or existing.status == RunStatus.EXPIRED:
+        Run.objects.filter(pk=existing.pk).update(idempotency_key=None)
+        return None
+    return existing
+
+
+def _reserve_numbers(environment: Environment, count: int) -> int:
+    """Take `count` sequential run numbers; returns the first. Locks the environment row
+    until commit, which also serializes idempotency checks per environment."""
+    Environment.objects.filter(pk=environment.pk).update(
+        next_run_number=F("next_run_number") + count
+    )
+    return (
+        Environment.objects.values_list("next_run_number", flat=True).get(
+            pk=environment.pk
+        )
+        - count
+    )
+
+
+def _insert(prepared: list[_Prepared], now) -> list[Run]:
+    runs = Run.objects.bulk_create([p.run for p in prepared])
+    RunTag.objects.bulk_create(
+        RunTag(run=run, environment_id=run.environment_id, tag=tag, created_at=now)
+        for run, p in zip(runs, prepared, strict=True)
+        for tag in p.tags
+    )
+    record_events(
+        [
+            RunEvent(
+                run=run,
+                environment_id=run.environment_id,
+                kind=RunEventKind.STATUS,
+                status=run.status,
+                message="Run triggered",
+                created_at=now,
+            )
+            for run in runs
+        ]
+    )
+    return runs
+
+
+def trigger(
+    environment: Environment,
+    task_identifier: str,
+    payload: Any = None,
+    options: TriggerOptions | None = None,
+    *,
+    raw_payload: str | None = None,
+) -> tuple[Run, bool]:
+    """Create a run of `task_identifier`. Returns (run, is_cached): with an idempotency
+    key that an existing run holds, that run is returned and nothing is created.
+
+    `payload` is a Python/JSON value; pass `raw_payload` instead for a packet already
+    serialized in `options.payload_type` (superjson, text, a storage path).
+    """
+    options = options or TriggerOptions()
+    data = raw_payload if raw_payload is not None else packets.encode_value(payload)[0]
+    now = timezone.now()
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                prepared = _prepare(environment, task_identifier, data, options, now)
+                prepared.run.number = _reserve_numbers(environment, 1)
+                if options.idempotency_key:
+                    existing = _existing_for_key(
+                        environment, task_identifier, options.idempotency_key, now
+                    )
+                    if existing is not None:
+                        return existing, True
+                return _insert([prepared], now)[0], False
+        except IntegrityError:
+            # A concurrent trigger took the idempotency key first: answer with its run.
+            if not options.idempotency_key:
+                raise
+            existing = _existing_for_key(
+                environment, task_identifier, options.idempotency_key, timezone.now()
+            )
+            if existing is not None:
+                return existing, True
+    raise Unprocessable("Could not trigger the run, please retry")
+
+
+@dataclass
+class BatchItem:
+    task_identifier: str
+    payload: Any = None
+    raw_payload: str | None = None
+    options: TriggerOptions = field(default_factory=TriggerOptions)
+
+
+def batch_trigger(
+    environment: Environment,
+    items: list[BatchItem],
+    *,
+    batch: Batch | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Batch, list[Run], bool]:
+    """Trigger many runs in one transaction with one batch row. All or nothing: an
+    invalid item raises and nothing is written. Returns (batch, runs, is_cached)."""
+    limit = settings.RUNWATCH_BATCH_MAX_ITEMS
+    if not items:
+        raise InvalidInput("Batch cannot be triggered with no items")
+    if len(items) > limit:
+        raise InvalidInput(
+            f"Batch size of {len(items)} is too large. Maximum allowed batch size is {limit}."
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        if idempotency_key and batch is None:
+            cached = Batch.objects.filter(
+                environment=environment, idempotency_key=idempotency_key
+            ).first()
+            if cached is not None:
+                return cached, list(cached.runs.order_by("batch_index", "id")), True
+        if batch is None:
+            batch = Batch.objects.create(
+                environment=environment,
+                run_count=len(items),
+                idempotency_key=idempotency_key,
+                idempotency_key_expires_at=now + timedelta(days=30)
+                if idempotency_key
+                else None,
+            )
+        runs: list[Run | None] = [None] * len(items)
+        fresh: list[tuple[int, _Prepared]] = []
+        for index, item in enumerate(items):
+            opts = replace(
+                item.options,
+                batch=batch,
+                batch_index=item.options.batch_index
+                if item.options.batch_index is not None
+                else index,
+            )
+            if opts.idempotency_key:
+                existing = _existing_for_key(
+                    environment, item.task_identifier, opts.idempotency_key, now
+                )
+                if existing is not None:
+                    runs[index] = existing
+                    continue
+            data = (
+                item.raw_payload
+                if item.raw_payload is not None
+                else packets.encode_value(item.payload)[0]
+            )
+            fresh.append(
+                (index, _prepare(environment, item.task_identifier, data, opts, now))
+            )
+        first = _reserve_numbers(environment, len(fresh)) if fresh else 0
+        for offset, (_, prepared) in enumerate(fresh):
+            prepared.run.number = first + offset
+        created = _insert([p for _, p in fresh], now) if fresh else []
+        for (index, _), run in zip(fresh, created, strict=True):
+            runs[index] = run
+        Batch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.PENDING, sealed=True, processing_completed_at=now
+        )
+    return batch, [r for r in runs if r is not None], False
+
+
+def get_run(environment: Environment, friendly_id: str) -> Run:
+    try:
+        return Run.objects.get(environment=environment, friendly_id=friendly_id)
+    except Run.DoesNotExist:
+        raise NotFound("Run not found") from None
+
+
+@dataclass
+class ReplayOverrides:
+    """What a replay may change; None keeps the original's value."""
+
+    payload: Any = None
+    raw_payload: str | None = None
+    payload_type: str | None = None
+    metadata: dict | None = None
+    tags: list[str] | str | None = None
+    queue: str | None = None
+    concurrency_key: str | None = None
+    machine: str | None = None
+    version: str | None = None
+    delay: str | datetime | None = None
+    ttl: str | int | None = None
+    idempotency_key: str | None = None
+    idempotency_key_ttl: str | None = None
+    max_attempts: int | None = None
+    max_duration: int | None = None
+    priority: float | None = None
+    environment: Environment | None = None
+
+
+def replay(
+    run: Run,
+    overrides: ReplayOverrides | None = None,
+    *,
+    use_current_version: bool = True,
+) -> Run:
+    """A new run of the same task with the original's payload and options (each may be
+    overridden), linked to the original. Works on a run in any status."""
+    o = overrides or ReplayOverrides()
+    environment = o.environment or run.environment
+    same_env = environment.pk == run.environment_id
+    if o.raw_payload is not None or o.payload is not None:
+        raw = (
+            o.raw_payload
+            if o.raw_payload is not None
+            else packets.encode_value(o.payload)[0]
+        )
+        payload_type = o.payload_type or packets.JSON
+    else:
+        raw, payload_type = run.payload, run.payload_type
+    version = (
+        o.version
+        if o.version is not None
+        else ("" if use_current_version or not same_env else run.version)
+    )
+    options = TriggerOptions(
+        payload_type=payload_type,
+        queue=o.queue if o.queue is not None else run.queue,
+        concurrency_key=o.concurrency_key
+        if o.concurrency_key is not None
+        else run.concurrency_key,
+        delay=o.delay,
+        ttl=o.ttl,
+        idempotency_key=o.idempotency_key,
+        idempotency_key_ttl=o.idempotency_key_ttl,
+        machine=o.machine if o.machine is not None else run.machine,
+        max_attempts=o.max_attempts,
+        max_duration=o.max_duration,
+        metadata=o.metadata if o.metadata is not None else (run.seed_metadata or {}),
+        tags=o.tags if o.tags is not None else run.tags,
+        test=run.is_test,
+        priority=o.priority or 0,
+        lock_to_version=version,
+        replayed_from=run if same_env else None,
+    )
+    new_run, _ = trigger(
+        environment, run.task_identifier, options=options, raw_payload=raw
+    )
+    return new_run
