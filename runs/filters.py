@@ -7,6 +7,7 @@ onto them (see API_PARAMS).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import django_filters
@@ -255,7 +256,8 @@ def api_params_to_filter_data(query) -> dict[str, str | list[str]]:
     for key in query:
         if not key.startswith("filter[") or not key.endswith("]"):
             continue
-        name = key[len("filter[") : -1]
+        parts = re.findall(r"\[([^\]]*)\]", key[len("filter") :])
+        name = parts[0] + "".join(f"[{p}]" for p in parts[1:])
         target = API_PARAMS.get(name)
         if target is None:
             continue

@@ -83,3 +83,14 @@ def make_run(deploy):
         return run
 
     return _make_run
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    if settings.IS_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
