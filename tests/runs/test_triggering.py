@@ -132,7 +132,7 @@ def test_tags_are_normalised_and_indexed(dev, deploy):
 def test_more_than_ten_tags_is_unprocessable(dev, deploy):
     deploy(dev, "a")
     with pytest.raises(
-        Unprocessable, match="Runs can only have 10 tags, you're trying to set 11."
+        Unprocessable, match=r"Runs can only have 10 tags, you.re trying to set 11\."
     ):
         trigger(dev, "a", {}, TriggerOptions(tags=[f"t{i}" for i in range(11)]))
     assert not Run.objects.exists()
