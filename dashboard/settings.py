@@ -140,7 +140,8 @@ else:
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # Live-server tests (browser, SDK) need a file, not an in-memory database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-runwatch.sqlite3")}
+    test_name = os.environ.get("RUNWATCH_TEST_DB_NAME") or "test-runwatch"
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"{test_name}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
