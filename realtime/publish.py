@@ -29,6 +29,11 @@ def subscribe(listener) -> None:
         _listeners.append(listener)
 
 
+def unsubscribe(listener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
 def run_changed(event: RunChanged) -> None:
     """Announce one committed run change. Must be called after commit (on_commit)."""
     for listener in list(_listeners):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from runs.lifecycle import publish_on_commit
+from runs.lifecycle import record_events
 from runs.models import (
     Deployment,
     DeploymentStatus,
@@ -166,19 +166,19 @@ def release_pending_version(
         status=RunStatus.QUEUED, queued_at=now, queue_timestamp=now, updated_at=now
     )
     _apply_priority(waiting, now)
-    events = RunEvent.objects.bulk_create(
-        RunEvent(
-            run_id=pk,
-            environment_id=environment.pk,
-            kind=RunEventKind.STATUS,
-            status=RunStatus.QUEUED,
-            message="A deployment with this task is available",
-            created_at=now,
-        )
-        for pk in ids
+    record_events(
+        [
+            RunEvent(
+                run_id=pk,
+                environment_id=environment.pk,
+                kind=RunEventKind.STATUS,
+                status=RunStatus.QUEUED,
+                message="A deployment with this task is available",
+                created_at=now,
+            )
+            for pk in ids
+        ]
     )
-    for event in events:
-        publish_on_commit(event.run_id, environment.pk, RunEventKind.STATUS, event.pk)
     return len(ids)
 
 

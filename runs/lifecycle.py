@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -72,6 +73,71 @@ def transition(
     return True
 
 
+def transition_many(
+    run_ids: Iterable[int],
+    to: RunStatus | str,
+    *,
+    allowed_from: Iterable[str] | None = None,
+    message: str = "",
+    attributes: dict[str, Any] | None = None,
+    per_run: dict[int, dict[str, Any]] | None = None,
+    **fields: Any,
+) -> list[int]:
+    """Set-based `transition`: lock the runs still in an allowed status, move them all
+    with one UPDATE (plus one bulk UPDATE for `per_run` values such as outputs) and
+    one bulk insert of events. Returns the ids that moved; the others lost a race.
+    """
+    allowed = check_allowed(
+        to, ALLOWED_FROM[to] if allowed_from is None else allowed_from
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Run.objects.select_for_update()
+            .filter(pk__in=list(run_ids), status__in=allowed)
+            .order_by("pk")
+            .values_list("pk", "environment_id")
+        )
+        if not rows:
+            return []
+        ids = [pk for pk, _ in rows]
+        Run.objects.filter(pk__in=ids).update(status=to, updated_at=now, **fields)
+        if per_run:
+            _update_per_run(ids, per_run)
+        record_events(
+            [
+                RunEvent(
+                    run_id=pk,
+                    environment_id=env_id,
+                    kind=RunEventKind.STATUS,
+                    status=to,
+                    message=message,
+                    attributes=attributes or {},
+                    created_at=now,
+                )
+                for pk, env_id in rows
+            ]
+        )
+    return ids
+
+
+def _update_per_run(ids: list[int], per_run: dict[int, dict[str, Any]]) -> None:
+    names = sorted({name for values in per_run.values() for name in values})
+    runs = []
+    for pk in ids:
+        if pk in per_run:
+            run = Run(pk=pk)
+            for name, value in per_run[pk].items():
+                setattr(run, name, value)
+            runs.append(run)
+    by_fields: dict[tuple[str, ...], list[Run]] = {}
+    for run in runs:
+        present = tuple(n for n in names if n in per_run[run.pk])
+        by_fields.setdefault(present, []).append(run)
+    for present, group in by_fields.items():
+        Run.objects.bulk_update(group, list(present))
+
+
 def record_event(
     run_id: int,
     environment_id: int,
@@ -95,6 +161,8 @@ def record_event(
         created_at=at or timezone.now(),
     )
     publish_on_commit(run_id, environment_id, kind, event.pk)
+    if status == RunStatus.QUEUED:
+        notify_on_commit(QUEUE_CHANNEL)
     return event
 
 
@@ -105,11 +173,14 @@ def record_events(events: list[RunEvent]) -> None:
     created = RunEvent.objects.bulk_create(events)
     for event in created:
         publish_on_commit(event.run_id, event.environment_id, event.kind, event.pk)
+    if any(event.status == RunStatus.QUEUED for event in created):
+        notify_on_commit(QUEUE_CHANNEL)
 
 
 def publish_on_commit(
     run_id: int, environment_id: int, kind: str, event_id: int | None = None
 ) -> None:
+    notify_on_commit(EVENTS_CHANNEL)
     transaction.on_commit(
         lambda: run_changed(
             {
@@ -120,3 +191,29 @@ def publish_on_commit(
             }
         )
     )
+
+
+# PostgreSQL wake-ups: workers LISTEN on QUEUE_CHANNEL (a run became QUEUED), each
+# server's realtime relay on EVENTS_CHANNEL (new RunEvent rows to read).
+QUEUE_CHANNEL = "runwatch_queue"
+EVENTS_CHANNEL = "runwatch_events"
+
+
+class _Notify:
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    def __call__(self) -> None:
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(f"NOTIFY {self.channel}")
+
+
+def notify_on_commit(channel: str) -> None:
+    """NOTIFY `channel` once after the current transaction commits (PostgreSQL only)."""
+    if not settings.IS_POSTGRES:
+        return
+    connection = transaction.get_connection()
+    for _, callback, _ in connection.run_on_commit:
+        if isinstance(callback, _Notify) and callback.channel == channel:
+            return
+    transaction.on_commit(_Notify(channel))

@@ -94,3 +94,43 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def start_worker(transactional_db):
+    """start_worker(concurrency=2, environments=["dev"]) runs a Worker in a thread
+    (executing tests.engine.tasks) until the test ends."""
+    import threading
+
+    from runs.engine.worker import Worker
+
+    started = []
+
+    def _start(**kwargs):
+        kwargs.setdefault("modules", ["tests.engine.tasks"])
+        kwargs.setdefault("concurrency", 2)
+        worker = Worker(**kwargs)
+        thread = threading.Thread(target=worker.run, daemon=True, name="test-worker")
+        thread.start()
+        assert worker.ready.wait(30), "worker did not start"
+        started.append((worker, thread))
+        return worker
+
+    yield _start
+    for worker, thread in started:
+        worker.stop()
+        thread.join(15)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Poll `predicate` until it returns a truthy value; fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

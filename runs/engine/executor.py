@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import traceback
 
 
 def executor_main(conn, modules: list[str]) -> None:
+    # Ctrl-C reaches the whole process group; the worker decides how attempts end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     import django
 
@@ -36,9 +39,21 @@ def executor_main(conn, modules: list[str]) -> None:
 def _run_attempt(conn, sdk, tasks, info: dict) -> tuple:
     task = tasks.get(info["task"])
     if task is None:
-        return ("failed", {"name": "TaskNotFound", "message": f"Task {info['task']!r} is not registered in this worker", "stack": ""})
+        return (
+            "failed",
+            {
+                "name": "TaskNotFound",
+                "message": f"Task {info['task']!r} is not registered in this worker",
+                "stack": "",
+            },
+        )
     ctx = sdk.Context(
-        run=sdk.RunInfo(id=info["run_id"], tags=info["tags"], is_test=info["is_test"], created_at=info["created_at"]),
+        run=sdk.RunInfo(
+            id=info["run_id"],
+            tags=info["tags"],
+            is_test=info["is_test"],
+            created_at=info["created_at"],
+        ),
         attempt=info["attempt"],
         task=info["task"],
         environment=info["environment"],
@@ -51,7 +66,14 @@ def _run_attempt(conn, sdk, tasks, info: dict) -> tuple:
         output = task(info["payload"], ctx)
         result = ("done", json.dumps(output) if output is not None else None)
     except BaseException as exc:  # task code may raise anything, SystemExit included
-        result = ("failed", {"name": type(exc).__name__, "message": str(exc), "stack": traceback.format_exc()})
+        result = (
+            "failed",
+            {
+                "name": type(exc).__name__,
+                "message": str(exc),
+                "stack": traceback.format_exc(),
+            },
+        )
     finally:
         try:
             sdk._leave_run()
