@@ -122,20 +122,34 @@ def transition_many(
 
 
 def _update_per_run(ids: list[int], per_run: dict[int, dict[str, Any]]) -> None:
-    names = sorted({name for values in per_run.values() for name in values})
-    runs = []
-    for pk in ids:
-        if pk in per_run:
-            run = Run(pk=pk)
-            for name, value in per_run[pk].items():
-                setattr(run, name, value)
-            runs.append(run)
-    by_fields: dict[tuple[str, ...], list[Run]] = {}
-    for run in runs:
-        present = tuple(n for n in names if n in per_run[run.pk])
-        by_fields.setdefault(present, []).append(run)
-    for present, group in by_fields.items():
-        Run.objects.bulk_update(group, list(present))
+    """One `UPDATE … FROM (VALUES …)` writing different values per run (outputs,
+    durations); every run in `per_run` must carry the same field names."""
+    rows = [(pk, per_run[pk]) for pk in ids if pk in per_run]
+    if not rows:
+        return
+    names = sorted(rows[0][1])
+    fields = [Run._meta.get_field(name) for name in names]
+    connection = transaction.get_connection()
+    casts = ["CAST(%s AS bigint)"] + [
+        f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields
+    ]
+    row_sql = f"({', '.join(casts)})"
+    params: list[Any] = []
+    for pk, values in rows:
+        params.append(pk)
+        params.extend(
+            field.get_db_prep_save(values[field.name], connection) for field in fields
+        )
+    table = Run._meta.db_table
+    columns = [field.column for field in fields]
+    assignments = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+    sql = (
+        f'WITH v("id", {", ".join(f'"{c}"' for c in columns)}) AS '
+        f"(VALUES {', '.join([row_sql] * len(rows))}) "
+        f'UPDATE "{table}" SET {assignments} FROM v WHERE "{table}"."id" = v."id"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def record_event(

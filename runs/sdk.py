@@ -190,7 +190,9 @@ class _Metadata(_MetadataTarget):
             return self
         size = len(json.dumps(new, separators=(",", ":")).encode())
         if size > METADATA_LIMIT:
-            raise MetadataTooLarge(f"Metadata exceeds maximum size of {METADATA_LIMIT} bytes ({size} bytes)")
+            raise MetadataTooLarge(
+                f"Metadata exceeds maximum size of {METADATA_LIMIT} bytes ({size} bytes)"
+            )
         self._store = new
         _channel.add_op("self", op)
         return self
@@ -218,7 +220,13 @@ class _Logger:
     def _log(self, level: str, message: str, attributes: dict) -> None:
         if _channel is None:
             return
-        _channel.add_log({"level": level, "message": str(message), "attributes": _jsonable(attributes)})
+        _channel.add_log(
+            {
+                "level": level,
+                "message": str(message),
+                "attributes": _jsonable(attributes),
+            }
+        )
 
     def debug(self, message: str, **attributes: Any) -> None:
         self._log("debug", message, attributes)
@@ -277,7 +285,9 @@ class Task:
             queue_concurrency_limit=self.queue_concurrency_limit,
         )
 
-    def trigger(self, payload: Any = None, *, environment: str | None = None, **options: Any) -> RunHandle:
+    def trigger(
+        self, payload: Any = None, *, environment: str | None = None, **options: Any
+    ) -> RunHandle:
         """Trigger a run of this task. Options: delay, ttl, tags, idempotency_key,
         idempotency_key_ttl, metadata, max_attempts, max_duration, queue,
         concurrency_key, priority, machine, version, test."""
@@ -288,8 +298,12 @@ class Task:
         Raises TaskRunFailed when the child does not complete."""
         return _trigger(self.id, payload, None, options, wait=True)
 
-    def batch_trigger(self, payloads: Iterable[Any], *, environment: str | None = None, **options: Any) -> list[RunHandle]:
-        return batch_trigger([(self.id, p, options) for p in payloads], environment=environment)
+    def batch_trigger(
+        self, payloads: Iterable[Any], *, environment: str | None = None, **options: Any
+    ) -> list[RunHandle]:
+        return batch_trigger(
+            [(self.id, p, options) for p in payloads], environment=environment
+        )
 
 
 _registry: dict[str, Task] = {}
@@ -312,7 +326,9 @@ def task(
     def decorate(function: Callable) -> Task:
         existing = _registry.get(id)
         if existing is not None and existing.function.__module__ != function.__module__:
-            raise ValueError(f"Task id {id!r} is already used by {existing.function.__module__}")
+            raise ValueError(
+                f"Task id {id!r} is already used by {existing.function.__module__}"
+            )
         t = Task(
             id=id,
             function=function,
@@ -341,10 +357,14 @@ def _trigger_options(options: dict[str, Any]):
     return TriggerOptions(**opts)
 
 
-def _trigger(task_id: str, payload: Any, environment: str | None, options: dict, *, wait: bool) -> Any:
+def _trigger(
+    task_id: str, payload: Any, environment: str | None, options: dict, *, wait: bool
+) -> Any:
     if _channel is not None:
         if environment is not None:
-            raise ValueError("Inside a run, child runs are triggered in the run's own environment")
+            raise ValueError(
+                "Inside a run, child runs are triggered in the run's own environment"
+            )
         run_id, cached = _channel.request(("trigger", task_id, payload, options, wait))
         if not wait:
             return RunHandle(run_id, cached)
@@ -357,15 +377,23 @@ def _trigger(task_id: str, payload: Any, environment: str | None, options: dict,
     from runs.models import Environment
     from runs.triggering import trigger
 
-    env = Environment.objects.get(slug=environment or os.environ.get("RUNWATCH_ENV", "dev"))
+    env = Environment.objects.get(
+        slug=environment or os.environ.get("RUNWATCH_ENV", "dev")
+    )
     run, cached = trigger(env, task_id, payload, _trigger_options(options))
     return RunHandle(run.friendly_id, cached)
 
 
-def batch_trigger(items: Iterable[tuple[str, Any, dict] | tuple[str, Any]], *, environment: str | None = None) -> list[RunHandle]:
+def batch_trigger(
+    items: Iterable[tuple[str, Any, dict] | tuple[str, Any]],
+    *,
+    environment: str | None = None,
+) -> list[RunHandle]:
     """Trigger several runs (possibly of different tasks) in one batch:
     `batch_trigger([("task-a", payload), ("task-b", payload, {"tags": [...]})])`."""
-    normalized = [(item[0], item[1], item[2] if len(item) > 2 else {}) for item in items]
+    normalized = [
+        (item[0], item[1], item[2] if len(item) > 2 else {}) for item in items
+    ]
     if _channel is not None:
         results = _channel.request(("batch", normalized))
         return [RunHandle(run_id, cached) for run_id, cached in results]
@@ -373,8 +401,14 @@ def batch_trigger(items: Iterable[tuple[str, Any, dict] | tuple[str, Any]], *, e
     from runs.triggering import BatchItem
     from runs.triggering import batch_trigger as batch_trigger_service
 
-    env = Environment.objects.get(slug=environment or os.environ.get("RUNWATCH_ENV", "dev"))
+    env = Environment.objects.get(
+        slug=environment or os.environ.get("RUNWATCH_ENV", "dev")
+    )
     _, runs, cached = batch_trigger_service(
-        env, [BatchItem(task_id, payload, options=_trigger_options(opts)) for task_id, payload, opts in normalized]
+        env,
+        [
+            BatchItem(task_id, payload, options=_trigger_options(opts))
+            for task_id, payload, opts in normalized
+        ],
     )
     return [RunHandle(r.friendly_id, cached) for r in runs]

@@ -133,6 +133,7 @@ def _prepare(
     payload: str,
     options: TriggerOptions,
     now,
+    lookups: dict | None = None,
 ) -> _Prepared:
     if not task_identifier:
         raise InvalidInput("A task identifier is required", field="task")
@@ -161,7 +162,14 @@ def _prepare(
     except InvalidDuration as exc:
         raise InvalidInput(str(exc), field="ttl") from None
 
-    task = find_task(environment, task_identifier, options.lock_to_version)
+    # A batch looks each task (and parent) up once, not once per item.
+    lookups = {} if lookups is None else lookups
+    task_key = ("task", task_identifier, options.lock_to_version)
+    if task_key not in lookups:
+        lookups[task_key] = find_task(
+            environment, task_identifier, options.lock_to_version
+        )
+    task = lookups[task_key]
     if options.lock_to_version and task is None:
         raise Unprocessable(
             f"Version {options.lock_to_version} of task {task_identifier} was not found",
@@ -172,9 +180,12 @@ def _prepare(
 
     parent = None
     if options.parent_run_id:
-        parent = Run.objects.filter(
-            environment=environment, friendly_id=options.parent_run_id
-        ).first()
+        parent_key = ("parent", options.parent_run_id)
+        if parent_key not in lookups:
+            lookups[parent_key] = Run.objects.filter(
+                environment=environment, friendly_id=options.parent_run_id
+            ).first()
+        parent = lookups[parent_key]
         if parent is None:
             raise Unprocessable(
                 f"Parent run {options.parent_run_id} was not found", field="parentRunId"
@@ -273,7 +284,7 @@ def _existing_for_key(
     return existing
 
 
-def _reserve_numbers(environment: Environment, count: int) -> int:
+def reserve_run_numbers(environment: Environment, count: int) -> int:
     """Take `count` sequential run numbers; returns the first. Locks the environment row
     until commit, which also serializes idempotency checks per environment."""
     Environment.objects.filter(pk=environment.pk).update(
@@ -331,7 +342,7 @@ def trigger(
         try:
             with transaction.atomic():
                 prepared = _prepare(environment, task_identifier, data, options, now)
-                prepared.run.number = _reserve_numbers(environment, 1)
+                prepared.run.number = reserve_run_numbers(environment, 1)
                 if options.idempotency_key:
                     existing = _existing_for_key(
                         environment, task_identifier, options.idempotency_key, now
@@ -393,6 +404,7 @@ def batch_trigger(
                 else None,
             )
         runs: list[Run | None] = [None] * len(items)
+        lookups: dict = {}
         fresh: list[tuple[int, _Prepared]] = []
         for index, item in enumerate(items):
             opts = replace(
@@ -415,9 +427,14 @@ def batch_trigger(
                 else packets.encode_value(item.payload)[0]
             )
             fresh.append(
-                (index, _prepare(environment, item.task_identifier, data, opts, now))
+                (
+                    index,
+                    _prepare(
+                        environment, item.task_identifier, data, opts, now, lookups
+                    ),
+                )
             )
-        first = _reserve_numbers(environment, len(fresh)) if fresh else 0
+        first = reserve_run_numbers(environment, len(fresh)) if fresh else 0
         for offset, (_, prepared) in enumerate(fresh):
             prepared.run.number = first + offset
         created = _insert([p for _, p in fresh], now) if fresh else []

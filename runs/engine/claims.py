@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    F,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -49,6 +58,7 @@ class ClaimedRun:
     machine: str
     version: str
     duration_ms: int
+    batch_id: int | None
 
 
 _FIELDS = (
@@ -69,24 +79,52 @@ _FIELDS = (
     "machine",
     "version",
     "duration_ms",
+    "batch_id",
 )
 
 
+@dataclass
+class ClaimRules:
+    """What claiming needs besides the runs; a worker reloads it every second or so."""
+
+    special_queues: list[tuple[int, str, bool, int | None]]  # paused or limited
+    versions: dict[
+        int, tuple[int, str]
+    ]  # environment → current (deployment id, version)
+
+    @classmethod
+    def load(cls, environment_ids: list[int]) -> ClaimRules:
+        return cls(
+            special_queues=list(
+                Queue.objects.filter(environment_id__in=environment_ids)
+                .filter(Q(paused=True) | Q(concurrency_limit__isnull=False))
+                .values_list("environment_id", "name", "paused", "concurrency_limit")
+            ),
+            versions={
+                env_id: (pk, version)
+                for pk, env_id, version in Deployment.objects.filter(
+                    environment_id__in=environment_ids, is_current=True
+                ).values_list("pk", "environment_id", "version")
+            },
+        )
+
+
 def claim_runs(
-    worker_id: str, environment_ids: list[int], task_ids: list[str], limit: int
+    worker_id: str,
+    environment_ids: list[int],
+    task_ids: list[str],
+    limit: int,
+    rules: ClaimRules | None = None,
 ) -> list[ClaimedRun]:
     if limit <= 0 or not task_ids or not environment_ids:
         return []
+    rules = rules or ClaimRules.load(environment_ids)
+    special = rules.special_queues
     with transaction.atomic():
         base = Run.objects.filter(
             status=RunStatus.QUEUED,
             environment_id__in=environment_ids,
             task_identifier__in=task_ids,
-        )
-        special = list(
-            Queue.objects.filter(environment_id__in=environment_ids)
-            .filter(Q(paused=True) | Q(concurrency_limit__isnull=False))
-            .values_list("environment_id", "name", "paused", "concurrency_limit")
         )
         ids = _claim_unlimited(base, special, limit)
         for env_id, name, paused, queue_limit in special:
@@ -96,7 +134,7 @@ def claim_runs(
                 ids += _claim_limited(base, env_id, name, queue_limit, limit - len(ids))
         if not ids:
             return []
-        return _dequeue(ids, worker_id)
+        return _dequeue(ids, worker_id, rules.versions)
 
 
 def _claim_unlimited(base, special, limit: int) -> list[int]:
@@ -140,9 +178,12 @@ def _claim_limited(
     return picked
 
 
-def _dequeue(ids: list[int], worker_id: str) -> list[ClaimedRun]:
+def _dequeue(
+    ids: list[int], worker_id: str, versions: dict[int, tuple[int, str]]
+) -> list[ClaimedRun]:
     now = timezone.now()
     Run.objects.filter(pk__in=ids).update(
+        **_pin_versions(versions),
         status=RunStatus.DEQUEUED,
         attempt_count=F("attempt_count") + 1,
         started_at=Coalesce(F("started_at"), Value(now)),
@@ -151,7 +192,6 @@ def _dequeue(ids: list[int], worker_id: str) -> list[ClaimedRun]:
         retry_at=None,
         updated_at=now,
     )
-    _pin_versions(ids)
     rows = list(
         Run.objects.filter(pk__in=ids)
         .order_by("queue_timestamp", "id")
@@ -185,23 +225,27 @@ def _dequeue(ids: list[int], worker_id: str) -> list[ClaimedRun]:
             machine=row[14],
             version=row[15],
             duration_ms=row[16],
+            batch_id=row[17],
         )
         for row, attempt in zip(rows, attempts, strict=True)
     ]
 
 
-def _pin_versions(ids: list[int]) -> None:
-    """Runs not locked to a version run on their environment's current deployment."""
-    unpinned = (
-        Run.objects.filter(pk__in=ids, version="")
-        .values_list("environment_id", flat=True)
-        .distinct()
-    )
-    for env_id in list(unpinned):
-        current = Deployment.objects.filter(
-            environment_id=env_id, is_current=True
-        ).first()
-        if current is not None:
-            Run.objects.filter(pk__in=ids, version="", environment_id=env_id).update(
-                deployment=current, version=current.version
-            )
+def _pin_versions(versions: dict[int, tuple[int, str]]) -> dict:
+    """Runs not locked to a version run on their environment's current deployment:
+    CASE expressions folded into the dequeue UPDATE."""
+    if not versions:
+        return {}
+    unpinned = [(env_id, Q(environment_id=env_id, version="")) for env_id in versions]
+    return {
+        "deployment_id": Case(
+            *[When(q, then=Value(versions[env_id][0])) for env_id, q in unpinned],
+            default=F("deployment_id"),
+            output_field=BigIntegerField(),
+        ),
+        "version": Case(
+            *[When(q, then=Value(versions[env_id][1])) for env_id, q in unpinned],
+            default=F("version"),
+            output_field=CharField(),
+        ),
+    }

@@ -58,7 +58,6 @@ def complete(results: list[Finished]) -> list[int]:
         )
         _lost = [r.attempt_id for r in results if r.run_id not in set(moved)]
         _close_attempts(_lost, AttemptStatus.CANCELED, now)
-        settle_batches(moved)
     return moved
 
 
@@ -102,8 +101,6 @@ def fail(result: Finished, retry_policy: dict) -> str:
         _close_attempt(
             result, AttemptStatus.FAILED if moved else AttemptStatus.CANCELED, now
         )
-        if moved and status == RunStatus.FAILED:
-            settle_batches([result.run_id])
     return status if moved else ""
 
 
@@ -130,8 +127,6 @@ def end_abnormally(result: Finished, status: str, error: dict) -> bool:
         )
         result.error = error
         _close_attempt(result, attempt_status if moved else AttemptStatus.CANCELED, now)
-        if moved:
-            settle_batches([result.run_id])
     return moved
 
 
@@ -155,13 +150,8 @@ def backoff_seconds(attempt: int, policy: dict) -> float:
     return max(0.0, delay)
 
 
-def settle_batches(run_ids: list[int]) -> None:
+def settle_batches(batch_ids: set[int]) -> None:
     """Mark batches COMPLETED once none of their runs is left unfinished."""
-    batch_ids = set(
-        Run.objects.filter(pk__in=run_ids, batch__isnull=False).values_list(
-            "batch_id", flat=True
-        )
-    )
     if not batch_ids:
         return
     unfinished = Run.objects.filter(batch=OuterRef("pk")).exclude(status__in=FINISHED)

@@ -26,7 +26,7 @@ from realtime.publish import subscribe, unsubscribe
 from runs import packets, sdk
 from runs.deployments import register_tasks
 from runs.engine import outcomes, requests, scheduler
-from runs.engine.claims import ClaimedRun, claim_runs
+from runs.engine.claims import ClaimedRun, ClaimRules, claim_runs
 from runs.engine.pool import Executor, Pool
 from runs.engine.registry import discover_tasks, task_modules
 from runs.engine.wakeup import QueueListener, Wakeup, connect_listener
@@ -43,6 +43,7 @@ CHECK_INTERVAL = (
 HEARTBEAT_INTERVAL = 5.0
 SCHEDULE_INTERVAL = 0.5
 ENVIRONMENT_REFRESH = 30.0
+RULES_REFRESH = 1.0  # paused queues, concurrency limits, current versions
 HOLDING = (RunStatus.DEQUEUED, RunStatus.EXECUTING, RunStatus.WAITING)
 
 
@@ -100,8 +101,11 @@ class Worker:
             "poll": 0.0,
             "envs": 0.0,
             "listen": 0.0,
+            "rules": 0.0,
         }
         self._poked = True
+        self.rules: ClaimRules | None = None
+        self.batches_touched: set[int] = set()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -200,8 +204,7 @@ class Worker:
         due = [self._due["poll"], self._due["heartbeat"]]
         if self.active:
             due.append(self._due["check"])
-        if self.run_scheduler:
-            due.append(self._due["schedule"])
+        due.append(self._due["schedule"])
         return max(0.0, min(due) - now)
 
     def _periodic(self) -> None:
@@ -212,10 +215,15 @@ class Worker:
         if now >= self._due["heartbeat"]:
             self._heartbeat()
             self._due["heartbeat"] = now + HEARTBEAT_INTERVAL
-        if self.run_scheduler and now >= self._due["schedule"]:
-            if scheduler.tick():
+        if now >= self._due["schedule"]:
+            if self.run_scheduler and scheduler.tick():
                 self._poked = True
+            outcomes.settle_batches(self.batches_touched)
+            self.batches_touched = set()
             self._due["schedule"] = now + SCHEDULE_INTERVAL
+        if now >= self._due["rules"]:
+            self.rules = ClaimRules.load(list(self.environments))
+            self._due["rules"] = now + RULES_REFRESH
         if now >= self._due["envs"]:
             if self._due["envs"]:
                 self._refresh_environments()
@@ -246,7 +254,7 @@ class Worker:
         self._poked = False
         self._due["poll"] = now + self._poll_interval()
         claimed = claim_runs(
-            self.worker_id, list(self.environments), list(self.tasks), free
+            self.worker_id, list(self.environments), list(self.tasks), free, self.rules
         )
         if not claimed:
             return
@@ -385,7 +393,13 @@ class Worker:
             active.wait_started = time.monotonic()
             self._poked = True  # a slot is free while the parent waits
 
+    def _ended(self, active: Active) -> None:
+        if active.claim.batch_id:
+            self.batches_touched.add(active.claim.batch_id)
+        self._poked = True
+
     def _release(self, active: Active) -> None:
+        self._ended(active)
         self.active.pop(active.executor, None)
         self.pool.give_back(active.executor)
         self._poked = True
@@ -455,11 +469,13 @@ class Worker:
                 self._send(active, ("ok", result))
 
     def _stop(self, active: Active) -> None:
+        self._ended(active)
         self.active.pop(active.executor, None)
         active.executor.kill()
         self._poked = True
 
     def _crashed(self, active: Active) -> None:
+        self._ended(active)
         code = active.executor.exit_code()
         active.executor.conn.close()
         reason = (

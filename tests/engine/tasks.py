@@ -19,7 +19,16 @@ def add(payload, ctx):
     return {"sum": payload["a"] + payload["b"], "attempt": ctx.attempt}
 
 
-@task(id="flaky", retry={"maxAttempts": 3, "minTimeoutInMs": 50, "maxTimeoutInMs": 100, "factor": 2, "randomize": False})
+@task(
+    id="flaky",
+    retry={
+        "maxAttempts": 3,
+        "minTimeoutInMs": 50,
+        "maxTimeoutInMs": 100,
+        "factor": 2,
+        "randomize": False,
+    },
+)
 def flaky(payload, ctx):
     if ctx.attempt < payload["succeed_on"]:
         raise RuntimeError(f"attempt {ctx.attempt} fails")
