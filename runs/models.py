@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from runs.querysets import RunQuerySet
 from runs.statuses import RunStatus
 
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -323,6 +324,8 @@ class Run(models.Model):
         max_length=64, blank=True
     )  # worker holding the current attempt
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         constraints = [
