@@ -179,6 +179,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
+        # Unhandled errors of views and consumers, with their tracebacks.
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
         "runwatch": {
             "handlers": ["console"],
             "level": os.environ.get("RUNWATCH_LOG_LEVEL", "INFO"),

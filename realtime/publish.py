@@ -41,3 +41,24 @@ def run_changed(event: RunChanged) -> None:
             listener(event)
         except Exception:  # a broken live feed must never fail a run transition
             logger.exception("run change listener failed")
+
+
+SIGNAL_KINDS = frozenset({"batch", "bulk", "deployment", "environment"})
+
+
+def object_changed(kind: str, object_id: int, environment_id: int) -> None:
+    """Record that a batch, bulk action, deployment or environment changed, for every
+    server's live feed. Call it inside the transaction that made the change: the
+    signal row commits (or rolls back) with it."""
+    from django.db import transaction
+
+    from realtime.models import LiveSignal
+    from runs.lifecycle import EVENTS_CHANNEL, notify_on_commit
+
+    if kind not in SIGNAL_KINDS:
+        raise ValueError(f"unknown live signal kind {kind!r}")
+    with transaction.atomic():
+        LiveSignal.objects.create(
+            kind=kind, object_id=object_id, environment_id=environment_id
+        )
+        notify_on_commit(EVENTS_CHANNEL)

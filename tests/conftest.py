@@ -134,3 +134,83 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+# --- live server and browser (browser, SDK and cross-process tests) -----------------
+
+
+def _server_application():
+    from channels.routing import get_default_application
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    return ASGIStaticFilesHandler(get_default_application())
+
+
+@pytest.fixture(scope="session")
+def live_url(django_db_setup, django_db_blocker):
+    """A daphne process serving dashboard.asgi against the test database, as
+    `manage.py serve --no-worker` would. Yields its base URL (http://127.0.0.1:<port>).
+    Use with `transactional_db` (or `django_db(transaction=True)`) so that what a test
+    writes is committed and visible to the server."""
+    from daphne.testing import DaphneProcess
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        connections.close_all()  # the forked server must not share our sockets
+    # The forked server inherits pytest-django's database blocker: lift it there.
+    server = DaphneProcess(
+        "127.0.0.1", _server_application, setup=django_db_blocker.unblock
+    )
+    server.daemon = True
+    server.start()
+    if not server.ready.wait(30):
+        raise RuntimeError("live server did not start")
+    yield f"http://127.0.0.1:{server.port.value}"
+    server.terminate()
+    server.join(10)
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (never `playwright install`)."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread; the ORM calls
+    # of test code and fixtures are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def sign_in(page, live_url: str, username: str, password: str) -> None:
+    page.goto(f"{live_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
