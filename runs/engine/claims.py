@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -38,6 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from runs.engine import pgsql
 from runs.lifecycle import check_allowed, record_events
 from runs.models import Attempt, Deployment, Queue, Run, RunEvent, RunEventKind
 from runs.statuses import RunStatus
@@ -171,14 +172,29 @@ def claim_runs(
     now = timezone.now()
     base = claimable(environment_ids, task_ids, rules, now)
     with transaction.atomic():
-        ids = _claim_unlimited(base, limit)
+        if connection.vendor == "postgresql":
+            claimed = pgsql.start(
+                worker_id,
+                rules.deployments,
+                now,
+                limit=limit,
+                environment_ids=environment_ids,
+                task_ids=task_ids,
+                compatible_versions=rules.compatible_versions,
+            )
+            ids: list[int] = []
+        else:
+            claimed = []
+            ids = _claim_unlimited(base, limit)
         for env_id, name in rules.limited_queues:
-            if len(ids) >= limit:
+            if len(claimed) + len(ids) >= limit:
                 break
-            ids += _claim_limited(base, env_id, name, limit - len(ids))
-        if not ids:
-            return []
-        return _start(ids, worker_id, rules.deployments, now)
+            ids += _claim_limited(base, env_id, name, limit - len(claimed) - len(ids))
+        if ids and connection.vendor == "postgresql":
+            claimed += pgsql.start(worker_id, rules.deployments, now, ids=ids)
+        elif ids:
+            claimed += _start(ids, worker_id, rules.deployments, now)
+    return [ClaimedRun(**c) for c in claimed]
 
 
 def _claim_unlimited(base, limit: int) -> list[int]:
@@ -237,7 +253,8 @@ def _start(
     worker_id: str,
     deployments: dict[int, tuple[int, str]],
     now: datetime,
-) -> list[ClaimedRun]:
+) -> list[dict]:
+    """Start locked queued runs (the ORM form of pgsql.start)."""
     check_allowed(RunStatus.DEQUEUED, [RunStatus.QUEUED])
     check_allowed(RunStatus.EXECUTING, [RunStatus.DEQUEUED])
     Run.objects.filter(pk__in=ids).update(
@@ -278,7 +295,7 @@ def _start(
         ]
     )
     return [
-        ClaimedRun(**c, attempt_id=attempt.pk)
+        {**c, "attempt_id": attempt.pk}
         for c, attempt in zip(claimed, attempts, strict=True)
     ]
 
