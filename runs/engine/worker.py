@@ -127,12 +127,14 @@ class Worker:
         )
         self._poked = True
         self._claimed_full = False
+        self._thread_id = 0
         self._db_down_since: float | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
     def run(self) -> None:
         """Run until `stop()` is called (from another thread or a signal handler)."""
+        self._thread_id = threading.get_ident()
         self.setup()
         try:
             while not self._should_exit():
@@ -221,7 +223,9 @@ class Worker:
             self.environments[env.pk] = env.slug
 
     def _on_local_change(self, event) -> None:
-        if event["kind"] == "status":
+        # A run changed by another thread of this process (serve's web server, a
+        # demo feed) may be claimable now; the worker's own changes are not news.
+        if event["kind"] == "status" and threading.get_ident() != self._thread_id:
             self.wakeup.set()
 
     # --- the loop --------------------------------------------------------------------
