@@ -384,9 +384,10 @@ class Run(models.Model):
                 condition=Q(depth=0),
                 name="run_env_root",
             ),
-            # the worker's claim: queued runs in claim order
+            # the worker's claim: each environment's queued runs in claim order (the
+            # claim reads it per environment, so no plan ever sorts the whole queue)
             models.Index(
-                fields=["queue_timestamp", "id"],
+                fields=["environment", "queue_timestamp", "id"],
                 condition=Q(status="QUEUED"),
                 name="run_claimable",
             ),

@@ -186,9 +186,7 @@ def claim_runs(
                 compatible_versions=rules.compatible_versions,
             )
         else:
-            ids = _claim_unlimited(
-                claimable(environment_ids, task_ids, rules, now), limit
-            )
+            ids = _claim_unlimited(environment_ids, task_ids, rules, now, limit)
         if rules.limited_queues and len(claimed) + len(ids) < limit:
             base = claimable(environment_ids, task_ids, rules, now)
             for env_id, name in rules.limited_queues:
@@ -202,18 +200,30 @@ def claim_runs(
     return [ClaimedRun(**c) for c in claimed]
 
 
-def _claim_unlimited(base, limit: int) -> list[int]:
+def _claim_unlimited(
+    environment_ids: list[int],
+    task_ids: list[str],
+    rules: ClaimRules,
+    now: datetime,
+    limit: int,
+) -> list[int]:
     """Runs of queues with no limit and not paused, read fresh in this transaction:
-    a pause or a new limit applies to the very next claim."""
+    a pause or a new limit applies to the very next claim. Each environment's queue
+    head is read in index order (`run_claimable`), then the oldest overall are
+    taken: no plan sorts a whole queue."""
     restricted = Queue.objects.filter(
         environment_id=OuterRef("environment_id"), name=OuterRef("queue")
     ).filter(Q(paused=True) | Q(concurrency_limit__isnull=False))
-    return list(
-        base.exclude(Exists(restricted))
-        .select_for_update(skip_locked=True)
-        .order_by("queue_timestamp", "id")
-        .values_list("pk", flat=True)[:limit]
-    )
+    heads: list[tuple] = []
+    for env_id in environment_ids:
+        heads += (
+            claimable([env_id], task_ids, rules, now)
+            .exclude(Exists(restricted))
+            .select_for_update(skip_locked=True)
+            .order_by("queue_timestamp", "id")
+            .values_list("queue_timestamp", "pk")[:limit]
+        )
+    return [pk for _, pk in sorted(heads)[:limit]]
 
 
 def _claim_limited(base, env_id: int, name: str, want: int) -> list[int]:

@@ -71,21 +71,29 @@ FROM started s JOIN attempts a ON a.run_id = s.id
 ORDER BY s.queue_timestamp, s.id
 """
 
+# Per environment, the head of its queue in claim order (index `run_claimable`), then
+# the oldest of those overall. Reading each environment's index in order keeps the
+# plan independent of statistics: a planner that believes the queue is empty must not
+# sort a queue of 100,000 runs on every claim.
 _PICK_QUEUED = """
-    SELECT r.id FROM runs_run r
-    WHERE r.status = 'QUEUED'
-      AND r.environment_id = ANY(%(envs)s::bigint[])
-      AND r.task_identifier = ANY(%(tasks)s::text[])
-      AND (r.ttl_expires_at IS NULL OR r.ttl_expires_at > %(now)s)
-      AND (r.lock_to_version = '' OR (r.environment_id, r.lock_to_version) IN (
-          SELECT * FROM unnest(%(venv)s::bigint[], %(vver)s::text[])))
-      AND NOT EXISTS (
-          SELECT 1 FROM runs_queue q
-          WHERE q.environment_id = r.environment_id AND q.name = r.queue
-            AND (q.paused OR q.concurrency_limit IS NOT NULL))
-    ORDER BY r.queue_timestamp, r.id
+    SELECT c.id FROM unnest(%(envs)s::bigint[]) AS e(env)
+    CROSS JOIN LATERAL (
+        SELECT r.id, r.queue_timestamp FROM runs_run r
+        WHERE r.environment_id = e.env AND r.status = 'QUEUED'
+          AND r.task_identifier = ANY(%(tasks)s::text[])
+          AND (r.ttl_expires_at IS NULL OR r.ttl_expires_at > %(now)s)
+          AND (r.lock_to_version = '' OR (r.environment_id, r.lock_to_version) IN (
+              SELECT * FROM unnest(%(venv)s::bigint[], %(vver)s::text[])))
+          AND NOT EXISTS (
+              SELECT 1 FROM runs_queue q
+              WHERE q.environment_id = r.environment_id AND q.name = r.queue
+                AND (q.paused OR q.concurrency_limit IS NOT NULL))
+        ORDER BY r.queue_timestamp, r.id
+        LIMIT %(limit)s
+        FOR UPDATE OF r SKIP LOCKED
+    ) AS c
+    ORDER BY c.queue_timestamp, c.id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
 """
 
 _PICK_IDS = "SELECT unnest(%(ids)s::bigint[]) AS id"
