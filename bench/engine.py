@@ -167,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument(
-        "--concurrency", type=int, default=8, help="attempts per worker process"
+        "--concurrency", type=int, default=16, help="attempts per worker process"
     )
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--skip-drain", action="store_true")

@@ -53,6 +53,7 @@ SCHEDULE_INTERVAL = 0.5
 HOUSEKEEPING_INTERVAL = 60.0
 ENVIRONMENT_REFRESH = 30.0
 RULES_REFRESH = 1.0  # paused queues, concurrency limits, versions
+GATHER_WINDOW = 0.002  # seconds to wait for more finished attempts before writing
 REQUESTS = ("trigger", "batch", "wait")
 
 
@@ -270,7 +271,19 @@ class Worker:
         self._periodic()
 
     def _read_ready(self, timeout: float) -> None:
-        """Wait for messages or wake-ups and read them into memory (no database)."""
+        """Wait for messages or wake-ups and read them into memory (no database).
+        When an attempt finishes while others are still running, wait up to
+        GATHER_WINDOW for more to finish: one commit then covers them all."""
+        finished = len(self.outcomes)
+        self._read_sources(timeout)
+        busy = sum(1 for a in self.active.values() if not a.waiting_for)
+        if len(self.outcomes) > finished and busy:
+            deadline = time.monotonic() + GATHER_WINDOW
+            while busy and (left := deadline - time.monotonic()) > 0:
+                self._read_sources(left)
+                busy = sum(1 for a in self.active.values() if not a.waiting_for)
+
+    def _read_sources(self, timeout: float) -> None:
         by_conn = {executor.conn: executor for executor in self.active}
         sources = [*by_conn, self.wakeup]
         if self.listener:
