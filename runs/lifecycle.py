@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from realtime.publish import run_changed
+from runs.bulkinsert import insert_objects
 from runs.models import Run, RunEvent, RunEventKind
 from runs.statuses import ALLOWED_FROM, RunStatus
 
@@ -191,7 +192,7 @@ def record_events(events: list[RunEvent]) -> None:
     """Bulk variant of record_event for set-based work (batch trigger, bulk cancel)."""
     if not events:
         return
-    _publish_on_commit(RunEvent.objects.bulk_create(events))
+    _publish_on_commit(insert_objects(RunEvent, events))
 
 
 def _publish_on_commit(events: list[RunEvent]) -> None:

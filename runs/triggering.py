@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from runs import packets
+from runs.bulkinsert import insert_objects
 from runs.deployments import find_task
 from runs.durations import (
     InvalidDuration,
@@ -307,11 +308,14 @@ def _lock_environment(environment: Environment) -> None:
 
 
 def _insert(prepared: list[_Prepared], now) -> list[Run]:
-    runs = Run.objects.bulk_create([p.run for p in prepared])
-    RunTag.objects.bulk_create(
-        RunTag(run=run, environment_id=run.environment_id, tag=tag, created_at=now)
-        for run, p in zip(runs, prepared, strict=True)
-        for tag in p.tags
+    runs = insert_objects(Run, [p.run for p in prepared])
+    insert_objects(
+        RunTag,
+        [
+            RunTag(run=run, environment_id=run.environment_id, tag=tag, created_at=now)
+            for run, p in zip(runs, prepared, strict=True)
+            for tag in p.tags
+        ],
     )
     record_events(
         [

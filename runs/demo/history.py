@@ -17,7 +17,7 @@ from itertools import accumulate
 from django.db import transaction
 from django.utils import timezone
 
-from runs.demo.bulkload import Loader, take_ids
+from runs.bulkinsert import Loader, take_ids
 from runs.deployments import DEFAULT_RETRY
 from runs.models import (
     Attempt,

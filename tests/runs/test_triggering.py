@@ -291,3 +291,24 @@ def test_concurrent_batches_get_distinct_sequential_numbers(dev, deploy):
         t.join(30)
     numbers = sorted(Run.objects.values_list("number", flat=True))
     assert numbers == list(range(1, 101))
+
+
+def test_a_large_batch_stores_every_field_like_a_single_trigger(dev, deploy):
+    """Batches of 100+ are written with COPY on PostgreSQL: same rows as the ORM."""
+    deploy(dev, "a")
+    options = TriggerOptions(
+        tags=["b", "a"], metadata={"n": [1, {"x": None}]}, ttl="1h", priority=5
+    )
+    batch, runs, _ = batch_trigger(
+        dev, [BatchItem("a", {"i": i, "é": "ü"}, options=options) for i in range(150)]
+    )
+    single, _ = trigger(dev, "a", {"i": 0, "é": "ü"}, options)
+    stored = Run.objects.get(pk=runs[0].pk)
+    for field in ("tags", "metadata", "seed_metadata", "ttl", "priority_ms", "queue"):
+        assert getattr(stored, field) == getattr(single, field), field
+    assert json.loads(stored.payload) == {"i": 0, "é": "ü"}
+    assert stored.batch_id == batch.pk and stored.batch_index == 0
+    assert stored.queue_timestamp == stored.queued_at - timedelta(seconds=5)
+    assert RunTag.objects.filter(run__batch=batch).count() == 300
+    assert RunEvent.objects.filter(run__batch=batch, status="QUEUED").count() == 150
+    assert [r.pk for r in runs] == sorted(r.pk for r in runs)
