@@ -109,3 +109,11 @@ def test_demo_tasks_once_registered_queue_the_demo_traffic(dev):
         status__in=FINISHED
     )
     assert fresh.exists() and not fresh.filter(status="PENDING_VERSION").exists()
+
+
+def test_apikey_on_a_database_that_is_not_migrated_says_what_to_do(envs, monkeypatch):
+    from django.db.migrations.executor import MigrationExecutor
+
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, t: ["x"])
+    with pytest.raises(CommandError, match=r"run `manage\.py migrate`"):
+        run_command("apikey", "dev")

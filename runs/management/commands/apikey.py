@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Q
 
 from runs.environments import ensure_default_environments
@@ -21,6 +23,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, env, regenerate, **options):
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError(
+                "The database is not set up yet: run `manage.py migrate` "
+                "(or `manage.py serve`, which migrates) first"
+            )
         ensure_default_environments()
         environment = Environment.objects.filter(
             Q(slug=env) | Q(branch_name=env)
