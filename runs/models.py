@@ -202,6 +202,13 @@ class Batch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     processing_completed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # What every item of a streamed batch (created first, items sent later) inherits.
+    parent = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resume_parent_on_completion = models.BooleanField(default=False)
+    # Items an idempotency key answered with an existing run: {index: run friendly id}.
+    cached_items = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -336,6 +343,12 @@ class Run(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["environment", "number"], name="run_unique_number"
+            ),
+            # one run per batch item: streamed batch items are deduplicated by index
+            models.UniqueConstraint(
+                fields=["batch", "batch_index"],
+                condition=Q(batch__isnull=False, batch_index__isnull=False),
+                name="run_unique_batch_index",
             ),
         ]
         # Every list filter pairs with the (created_at, id) keyset order, newest first.

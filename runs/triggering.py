@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -376,9 +376,11 @@ def batch_trigger(
     *,
     batch: Batch | None = None,
     idempotency_key: str | None = None,
+    seal: bool = True,
 ) -> tuple[Batch, list[Run], bool]:
     """Trigger many runs in one transaction with one batch row. All or nothing: an
-    invalid item raises and nothing is written. Returns (batch, runs, is_cached)."""
+    invalid item raises and nothing is written. Returns (batch, runs, is_cached).
+    `seal=False` adds items to an open streamed batch (see runs.batch_streams)."""
     limit = settings.RUNWATCH_BATCH_MAX_ITEMS
     if not items:
         raise InvalidInput("Batch cannot be triggered with no items")
@@ -406,6 +408,7 @@ def batch_trigger(
         runs: list[Run | None] = [None] * len(items)
         lookups: dict = {}
         fresh: list[tuple[int, _Prepared]] = []
+        cached_items: dict[str, str] = {}
         for index, item in enumerate(items):
             opts = replace(
                 item.options,
@@ -420,6 +423,7 @@ def batch_trigger(
                 )
                 if existing is not None:
                     runs[index] = existing
+                    cached_items[str(opts.batch_index)] = existing.friendly_id
                     continue
             data = (
                 item.raw_payload
@@ -440,10 +444,31 @@ def batch_trigger(
         created = _insert([p for _, p in fresh], now) if fresh else []
         for (index, _), run in zip(fresh, created, strict=True):
             runs[index] = run
-        Batch.objects.filter(pk=batch.pk).update(
-            status=BatchStatus.PENDING, sealed=True, processing_completed_at=now
-        )
+        if cached_items:
+            batch.cached_items = {**batch.cached_items, **cached_items}
+            Batch.objects.filter(pk=batch.pk).update(cached_items=batch.cached_items)
+        if seal:
+            Batch.objects.filter(pk=batch.pk).update(
+                status=BatchStatus.PENDING, sealed=True, processing_completed_at=now
+            )
     return batch, [r for r in runs if r is not None], False
+
+
+def reset_idempotency_key(
+    environment: Environment, task_identifier: str, key: str
+) -> int:
+    """Release an idempotency key so the next trigger with it creates a new run.
+    Matches the stored key or its user-facing form. Returns how many runs held it;
+    NotFound when none did."""
+    released = (
+        Run.objects.filter(environment=environment, task_identifier=task_identifier)
+        .filter(idempotency_key__isnull=False)
+        .filter(models.Q(idempotency_key=key) | models.Q(idempotency_key_user=key))
+        .update(idempotency_key=None, idempotency_key_expires_at=None)
+    )
+    if not released:
+        raise NotFound(f"No run of {task_identifier} holds the idempotency key {key}")
+    return released
 
 
 def get_run(environment: Environment, friendly_id: str) -> Run:

@@ -1,0 +1,96 @@
+"""Query-string parameters: `page[...]` and the runs list's `filter[...]`.
+
+Bad values are 400 `{"error": "Query Error", "details": [{code, message, path}]}`,
+as Trigger.dev answers them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from runs.api.errors import ApiError
+from runs.filters import API_PARAMS, RunFilter, api_params_to_filter_data
+
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+BOOLEAN_VALUES = {"true": "true", "false": "false"}
+# Trigger.dev filters Runwatch has nothing to match with: runs have no region and no error groups.
+UNSUPPORTED_FILTERS = {"region", "error", "env"}
+
+
+def query_error(message: str, path: list[str]) -> ApiError:
+    return ApiError(
+        400,
+        "Query Error",
+        details=[{"code": "custom", "message": message, "path": path}],
+    )
+
+
+@dataclass(frozen=True)
+class PageParams:
+    size: int
+    after: str | None
+    before: str | None
+
+
+def page_params(
+    request: HttpRequest, default_size: int = DEFAULT_PAGE_SIZE
+) -> PageParams:
+    raw = request.GET.get("page[size]", "").strip()
+    size = default_size
+    if raw:
+        if not re.fullmatch(r"\d+", raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+            raise query_error(
+                f"page[size] must be an integer from 1 to {MAX_PAGE_SIZE}, got {raw!r}",
+                ["page[size]"],
+            )
+        size = int(raw)
+    after = request.GET.get("page[after]", "").strip() or None
+    before = request.GET.get("page[before]", "").strip() or None
+    if after and before:
+        raise query_error("Use either page[after] or page[before], not both", ["page"])
+    return PageParams(size, after, before)
+
+
+def run_filter(request: HttpRequest, queryset) -> RunFilter:
+    """A valid RunFilter from the `filter[...]` parameters, or 400."""
+    for key in request.GET:
+        if not key.startswith("filter["):
+            continue
+        parts = re.findall(r"\[([^\]]*)\]", key[len("filter") :])
+        name = parts[0] if parts else ""
+        full = name + "".join(f"[{p}]" for p in parts[1:])
+        if name in UNSUPPORTED_FILTERS:
+            raise query_error(f"{key} is not supported by Runwatch", [key])
+        if full not in API_PARAMS and name not in API_PARAMS:
+            raise query_error(f"Unknown filter: {key}", [key])
+    is_test = request.GET.get("filter[isTest]")
+    if is_test is not None and is_test.strip().lower() not in BOOLEAN_VALUES:
+        raise query_error(
+            f"filter[isTest] must be true or false, got {is_test!r}", ["filter[isTest]"]
+        )
+    data = api_params_to_filter_data(request.GET)
+    if "is_test" in data:
+        data["is_test"] = BOOLEAN_VALUES[str(data["is_test"]).strip().lower()]
+    filterset = RunFilter(data, queryset=queryset)
+    if not filterset.is_valid():
+        raise ApiError(
+            400,
+            "Query Error",
+            details=[
+                {"code": "custom", "message": message, "path": [_api_name(field)]}
+                for field, messages in filterset.form.errors.items()
+                for message in messages
+            ],
+        )
+    return filterset
+
+
+def _api_name(field: str) -> str:
+    for api_name, target in API_PARAMS.items():
+        if target == field or (field == "from_" and target == "from"):
+            return f"filter[{api_name}]"
+    return field
