@@ -92,5 +92,6 @@ def run_filter(request: HttpRequest, queryset) -> RunFilter:
 def _api_name(field: str) -> str:
     for api_name, target in API_PARAMS.items():
         if target == field or (field == "from_" and target == "from"):
-            return f"filter[{api_name}]"
+            base, bracket, rest = api_name.partition("[")
+            return f"filter[{base}]{bracket}{rest}"
     return field
