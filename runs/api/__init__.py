@@ -10,8 +10,9 @@ Building an endpoint (the bulk-actions API does it this way too):
 - `validation.validate(body, schema)` checks it against a JSON Schema from
   `schemas.py` (the same schemas feed `/api/openapi.json`); failures are 400 with
   `details`.
-- `queries.page_params(request)` parses `page[size|after|before]` (400 on bad input);
-  `presenters.page_body(items, page)` builds `{data, pagination}`.
+- `queries.page_params(request)` parses `page[size|after|before]` (400 on bad input)
+  into the arguments of `runs.pagination.paginate`; `presenters.page_body(items,
+  page, params)` builds `{data, pagination}` with API cursors.
 - `presenters` turns runs and batches into API objects (omitted, never null; status
   names by `request.api.legacy`).
 - Raise `errors.ApiError(status, message)` for any error; services' `RunError`s are

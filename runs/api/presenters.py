@@ -202,9 +202,10 @@ def _batch_error(error: dict) -> dict[str, Any]:
     return body
 
 
-def page_body(items: list[dict[str, Any]], page: Any) -> dict[str, Any]:
-    """`{data, pagination: {next?, previous?}}` from a `runs.pagination.Page`."""
+def page_body(items: list[dict[str, Any]], page: Any, params: Any) -> dict[str, Any]:
+    """`{data, pagination: {next?, previous?}}` from a `runs.pagination.Page` fetched
+    with `params` (a `queries.PageParams`, which turns its cursors into API cursors)."""
     pagination: dict[str, str] = {}
-    _put(pagination, "next", page.next_cursor)
-    _put(pagination, "previous", page.previous_cursor)
+    _put(pagination, "next", params.wrap(page.next_cursor))
+    _put(pagination, "previous", params.wrap(page.previous_cursor))
     return {"data": items, "pagination": pagination}

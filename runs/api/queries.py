@@ -6,6 +6,9 @@ as Trigger.dev answers them.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from dataclasses import dataclass
 
@@ -32,13 +35,35 @@ def query_error(message: str, path: list[str]) -> ApiError:
 @dataclass(frozen=True)
 class PageParams:
     size: int
-    after: str | None
+    after: str | None  # a runs.pagination cursor, unwrapped
     before: str | None
+    generation: int = 0
+
+    def wrap(self, cursor: str | None) -> str | None:
+        """An API cursor for a cursor of the page these parameters fetched."""
+        if not cursor:
+            return None
+        raw = json.dumps({"k": cursor, "g": self.generation + 1}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def _unwrap(cursor: str, name: str) -> tuple[str, int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return str(data["k"]), int(data["g"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise query_error(f"Invalid cursor in {name}", [name]) from None
 
 
 def page_params(
     request: HttpRequest, default_size: int = DEFAULT_PAGE_SIZE
 ) -> PageParams:
+    """`page[size]`, `page[after]`, `page[before]`.
+
+    The SDK's page objects merge each new cursor into the previous request's
+    parameters, so going back from a forward page sends both `after` (stale) and
+    `before`. Cursors therefore carry a generation, and the newer one wins.
+    """
     raw = request.GET.get("page[size]", "").strip()
     size = default_size
     if raw:
@@ -48,11 +73,16 @@ def page_params(
                 ["page[size]"],
             )
         size = int(raw)
-    after = request.GET.get("page[after]", "").strip() or None
-    before = request.GET.get("page[before]", "").strip() or None
-    if after and before:
-        raise query_error("Use either page[after] or page[before], not both", ["page"])
-    return PageParams(size, after, before)
+    after = request.GET.get("page[after]", "").strip()
+    before = request.GET.get("page[before]", "").strip()
+    after_key, after_gen = _unwrap(after, "page[after]") if after else (None, -1)
+    before_key, before_gen = _unwrap(before, "page[before]") if before else (None, -1)
+    if after_key and before_key:
+        if after_gen > before_gen:
+            before_key = None
+        else:
+            after_key = None
+    return PageParams(size, after_key, before_key, max(after_gen, before_gen, 0))
 
 
 def run_filter(request: HttpRequest, queryset) -> RunFilter:

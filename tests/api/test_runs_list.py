@@ -221,3 +221,31 @@ def test_a_run_that_moves_shows_its_new_status(api, dev, make_run):
     run = make_run(dev, task="a")
     transition(run.pk, RunStatus.DEQUEUED)
     assert api.get("/api/v1/runs").json()["data"][0]["isExecuting"] is True
+
+
+def test_both_cursors_as_the_sdk_merges_them_resolve_to_the_newest(api, dev, make_run):
+    runs = [make_run(dev, task="a").friendly_id for _ in range(6)][::-1]  # newest first
+    p1 = api.get("/api/v1/runs", {"page[size]": "2"}).json()
+    p2 = api.get(
+        "/api/v1/runs", {"page[size]": "2", "page[after]": p1["pagination"]["next"]}
+    ).json()
+    # SDK getPreviousPage() from p2: its own `after` plus the new `before`
+    back = api.get(
+        "/api/v1/runs",
+        {
+            "page[size]": "2",
+            "page[after]": p1["pagination"]["next"],
+            "page[before]": p2["pagination"]["previous"],
+        },
+    ).json()
+    assert [i["id"] for i in back["data"]] == runs[:2]
+    # then getNextPage() from there: the stale `before` plus the new `after`
+    forward = api.get(
+        "/api/v1/runs",
+        {
+            "page[size]": "2",
+            "page[after]": back["pagination"]["next"],
+            "page[before]": p2["pagination"]["previous"],
+        },
+    ).json()
+    assert [i["id"] for i in forward["data"]] == runs[2:4]

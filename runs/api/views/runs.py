@@ -71,7 +71,7 @@ def list_runs(request: ApiRequest) -> HttpResponse:
         filtered, size=params.size, after=params.after, before=params.before
     )
     items = [list_item(run, legacy=request.api.legacy) for run in page.items]
-    return JsonResponse(page_body(items, page))
+    return JsonResponse(page_body(items, page, params))
 
 
 @api_endpoint("GET", public_tokens=True)
