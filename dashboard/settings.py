@@ -125,8 +125,23 @@ TEMPLATES = [
 
 SQLITE_PATH = VAR_DIR / "runwatch.sqlite3"
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Persistent connections (seconds; 0 = one per request). Sync views and channels'
+# database_sync_to_async share one thread per process, so this is one connection each.
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)
+}
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# A process-wide connection pool (psycopg_pool) for servers: under ASGI every request
+# runs in a fresh thread, which would otherwise open a new connection each time.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0)
+if IS_POSTGRES and DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": 10,
+    }
 if IS_POSTGRES:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("TEST", {})["NAME"] = (
