@@ -380,6 +380,12 @@ class Run(models.Model):
                 fields=["environment", "is_test", "-created_at", "-id"],
                 name="run_env_is_test",
             ),
+            # the Test page's "previous test runs" of one task
+            models.Index(
+                fields=["environment", "task_identifier", "-created_at", "-id"],
+                condition=Q(is_test=True),
+                name="run_env_task_test",
+            ),
             # "root runs only"
             models.Index(
                 fields=["environment", "-created_at", "-id"],
@@ -620,6 +626,8 @@ class Packet(models.Model):
 
 class TestTemplate(models.Model):
     """A saved Test page configuration, per task and environment."""
+
+    __test__ = False  # not a pytest class, despite the name
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+"

@@ -48,6 +48,8 @@ MACHINES = (
     "large-2x",
 )
 MAX_DURATION_RANGE = (5, 2_147_483_647)
+MAX_ATTEMPTS_RANGE = (1, 2_147_483_647)
+PRIORITY_MS_RANGE = (-(2**31), 2**31 - 1)  # priority_ms is a 32-bit column
 
 
 @dataclass
@@ -119,6 +121,14 @@ def check_payload_size(data: str) -> None:
         )
 
 
+def check_max_attempts(value: Any) -> None:
+    low, high = MAX_ATTEMPTS_RANGE
+    if not isinstance(value, int) or value < low:
+        raise InvalidInput("maxAttempts must be an integer ≥ 1", field="maxAttempts")
+    if value > high:
+        raise InvalidInput(f"maxAttempts must be at most {high}", field="maxAttempts")
+
+
 @dataclass
 class _Prepared:
     """A validated trigger, ready to become a Run row."""
@@ -153,10 +163,8 @@ def _prepare(
             f"Invalid machine preset: {options.machine} (one of {', '.join(MACHINES)})",
             field="machine",
         )
-    if options.max_attempts is not None and (
-        not isinstance(options.max_attempts, int) or options.max_attempts < 1
-    ):
-        raise InvalidInput("maxAttempts must be an integer ≥ 1", field="maxAttempts")
+    if options.max_attempts is not None:
+        check_max_attempts(options.max_attempts)
     try:
         ttl = parse_ttl(options.ttl)
     except InvalidDuration as exc:
@@ -199,7 +207,10 @@ def _prepare(
     else:
         status = RunStatus.QUEUED
     queued = status == RunStatus.QUEUED
-    priority_ms = max(-(2**31), min(2**31 - 1, round((options.priority or 0) * 1000)))
+    priority_ms = max(
+        PRIORITY_MS_RANGE[0],
+        min(PRIORITY_MS_RANGE[1], round((options.priority or 0) * 1000)),
+    )
     max_duration = (
         options.max_duration
         if options.max_duration is not None
