@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from runs import packets
@@ -298,15 +297,16 @@ def _existing_for_key(
 def reserve_run_numbers(environment: Environment, count: int) -> int:
     """Take `count` sequential run numbers; returns the first. Locks the environment row
     until commit, which also serializes idempotency checks per environment."""
-    Environment.objects.filter(pk=environment.pk).update(
-        next_run_number=F("next_run_number") + count
-    )
-    return (
-        Environment.objects.values_list("next_run_number", flat=True).get(
-            pk=environment.pk
+    table = Environment._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        # One round trip (UPDATE … RETURNING): the lock is held from here to commit.
+        cursor.execute(
+            f'UPDATE "{table}" SET "next_run_number" = "next_run_number" + %s '
+            f'WHERE "id" = %s RETURNING "next_run_number"',
+            [count, environment.pk],
         )
-        - count
-    )
+        (after,) = cursor.fetchone()
+    return after - count
 
 
 def _insert(prepared: list[_Prepared], now) -> list[Run]:
