@@ -674,3 +674,5 @@ class IdempotentRequest(models.Model):
                 fields=["environment", "key"], name="request_unique_key"
             )
         ]
+        # pruning answers past their TTL
+        indexes = [models.Index(fields=["created_at"], name="request_created")]

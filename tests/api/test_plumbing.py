@@ -216,3 +216,23 @@ def test_unhandled_errors_are_a_json_500(api, dev, monkeypatch):
     response = api.get("/api/v1/runs")
     assert response.status_code == 500
     assert response.json() == {"error": "Internal Server Error"}
+
+
+def test_expired_request_idempotency_answers_are_not_replayed_and_get_pruned(
+    api, dev, deploy
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.api.idempotency import prune_expired
+
+    deploy(dev, "a")
+    headers = {"x-trigger-request-idempotency-key": "old"}
+    first = api.post("/api/v1/tasks/a/trigger", {}, **headers).json()
+    IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    second = api.post("/api/v1/tasks/a/trigger", {}, **headers).json()
+    assert second["id"] != first["id"]
+    IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    assert prune_expired() == 1
+    assert not IdempotentRequest.objects.exists()
