@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from runs.querysets import RunQuerySet
-from runs.statuses import RunStatus
+from runs.statuses import EXPIRABLE, HOLDING, UNFINISHED_SORTED, RunStatus
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -214,7 +214,11 @@ class Batch(models.Model):
         indexes = [
             models.Index(
                 fields=["environment", "-created_at", "-id"], name="batch_env_created"
-            )
+            ),
+            # the scheduler's sweep for batches whose runs have all finished
+            models.Index(
+                fields=["id"], condition=Q(status="PENDING"), name="batch_pending"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -409,18 +413,24 @@ class Run(models.Model):
             ),
             models.Index(
                 fields=["ttl_expires_at"],
-                condition=Q(status="QUEUED"),
+                condition=Q(status__in=EXPIRABLE),
                 name="run_due_ttl",
             ),
             models.Index(
                 fields=["heartbeat_at"],
-                condition=Q(status__in=["DEQUEUED", "EXECUTING"]),
+                condition=Q(status__in=HOLDING),
                 name="run_heartbeat",
             ),
             models.Index(
                 fields=["environment", "task_identifier"],
                 condition=Q(status="PENDING_VERSION"),
                 name="run_pending_version",
+            ),
+            # "does this batch still have an unfinished run?": one probe per batch
+            models.Index(
+                fields=["batch"],
+                condition=Q(status__in=UNFINISHED_SORTED),
+                name="run_unfinished_batch",
             ),
             # run id / idempotency key search
             models.Index(Lower("idempotency_key_user"), name="run_idempotency_user"),
@@ -469,6 +479,7 @@ class AttemptStatus(models.TextChoices):
     CANCELED = "CANCELED", "Canceled"
     CRASHED = "CRASHED", "Crashed"
     TIMED_OUT = "TIMED_OUT", "Timed out"
+    INTERRUPTED = "INTERRUPTED", "Interrupted"  # worker shut down; the run was requeued
 
 
 class Attempt(models.Model):
@@ -515,7 +526,15 @@ class RunEvent(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["run", "id"], name="runevent_run")]
+        indexes = [
+            models.Index(fields=["run", "id"], name="runevent_run"),
+            # pruning old metadata-change events (one per flush; see engine.retention)
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind="metadata"),
+                name="runevent_metadata_created",
+            ),
+        ]
 
 
 class BulkActionType(models.TextChoices):

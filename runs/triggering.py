@@ -309,6 +309,14 @@ def reserve_run_numbers(environment: Environment, count: int) -> int:
     return after - count
 
 
+def _lock_environment(environment: Environment) -> None:
+    list(
+        Environment.objects.select_for_update()
+        .filter(pk=environment.pk)
+        .values_list("pk", flat=True)
+    )
+
+
 def _insert(prepared: list[_Prepared], now) -> list[Run]:
     runs = Run.objects.bulk_create([p.run for p in prepared])
     RunTag.objects.bulk_create(
@@ -353,13 +361,16 @@ def trigger(
         try:
             with transaction.atomic():
                 prepared = _prepare(environment, task_identifier, data, options, now)
-                prepared.run.number = reserve_run_numbers(environment, 1)
                 if options.idempotency_key:
+                    # The environment row lock serializes triggers with a key, so the
+                    # check sees any run a concurrent trigger just committed.
+                    _lock_environment(environment)
                     existing = _existing_for_key(
                         environment, task_identifier, options.idempotency_key, now
                     )
                     if existing is not None:
                         return existing, True
+                prepared.run.number = reserve_run_numbers(environment, 1)
                 return _insert([prepared], now)[0], False
         except IntegrityError:
             # A concurrent trigger took the idempotency key first: answer with its run.
