@@ -185,8 +185,9 @@ def record_events(events: list[RunEvent]) -> None:
     if not events:
         return
     created = RunEvent.objects.bulk_create(events)
-    for event in created:
-        publish_on_commit(event.run_id, event.environment_id, event.kind, event.pk)
+    publish_many_on_commit(
+        [(e.run_id, e.environment_id, e.kind, e.pk) for e in created]
+    )
     if any(event.status == RunStatus.QUEUED for event in created):
         notify_on_commit(QUEUE_CHANNEL)
 
@@ -205,6 +206,27 @@ def publish_on_commit(
             }
         )
     )
+
+
+def publish_many_on_commit(events: list[tuple[int, int, str, int | None]]) -> None:
+    """publish_on_commit for many (run_id, environment_id, kind, event_id) at once:
+    one commit callback and one NOTIFY, however many events (bulk work)."""
+    if not events:
+        return
+    notify_on_commit(EVENTS_CHANNEL)
+
+    def publish() -> None:
+        for run_id, environment_id, kind, event_id in events:
+            run_changed(
+                {
+                    "run_id": run_id,
+                    "environment_id": environment_id,
+                    "kind": kind,
+                    "event_id": event_id,
+                }
+            )
+
+    transaction.on_commit(publish)
 
 
 # PostgreSQL wake-ups: workers LISTEN on QUEUE_CHANNEL (a run became QUEUED), each
