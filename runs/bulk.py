@@ -48,7 +48,7 @@ from runs.models import (
     Environment,
     Run,
 )
-from runs.setsql import in_list, list_param
+from runs.setsql import list_param, values_of
 from runs.statuses import CANCELABLE, GROUPS, RunStatus
 from runs.triggering import replay_many
 
@@ -465,24 +465,26 @@ def _cancel(bulk: BulkAction, run_ids: list[int], now: datetime) -> None:
     )
     # Children canceled by the cascade are not targets: count and record targets only.
     succeeded = [pk for pk in run_ids if pk in canceled]
+    skipped = [pk for pk in run_ids if pk not in canceled]
+    for outcome, ids in (
+        (BulkActionOutcome.SUCCEEDED, succeeded),
+        (BulkActionOutcome.SKIPPED, skipped),
+    ):
+        if ids:
+            _insert_items(bulk, outcome, ids, now)
+    bulk.succeeded += len(succeeded)
+    bulk.skipped += len(skipped)
+
+
+def _insert_items(bulk: BulkAction, outcome: str, run_ids: list[int], now) -> None:
+    """One INSERT of items with the same outcome, straight from the id list."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {BulkActionItem._meta.db_table} "
             "(bulk_action_id, run_id, outcome, message, created_at, processed_at) "
-            f"SELECT %s, id, CASE WHEN {in_list('id')} THEN %s ELSE %s END, '', %s, %s "
-            f"FROM {Run._meta.db_table} WHERE {in_list('id')}",
-            [
-                bulk.pk,
-                list_param(succeeded),
-                BulkActionOutcome.SUCCEEDED,
-                BulkActionOutcome.SKIPPED,
-                now,
-                now,
-                list_param(run_ids),
-            ],
+            f"SELECT %s, value, %s, '', %s, %s FROM {values_of('bigint')}",
+            [bulk.pk, outcome, now, now, list_param(run_ids)],
         )
-    bulk.succeeded += len(succeeded)
-    bulk.skipped += len(run_ids) - len(succeeded)
 
 
 REPLAY_COLUMNS = (

@@ -23,6 +23,14 @@ def list_param(values: Iterable[int | str]) -> list | str:
     return items if connection.vendor == "postgresql" else json.dumps(items)
 
 
+def values_of(sql_type: str) -> str:
+    """A FROM item yielding one row per value of the next parameter (a list_param),
+    in column `value`; `sql_type` is the PostgreSQL element type (e.g. "bigint")."""
+    if connection.vendor == "postgresql":
+        return f"unnest(CAST(%s AS {sql_type}[])) AS v(value)"
+    return "json_each(%s)"
+
+
 def for_update() -> str:
     """Row locks where the database has them (SQLite locks the whole file on write)."""
     return " FOR UPDATE" if connection.vendor == "postgresql" else ""
