@@ -174,7 +174,7 @@ class TestRunForm(forms.Form):
         """`queues` and `versions` are (value, label) choices besides "" (the default:
         the task's own queue, the current deployment)."""
         super().__init__(*args, **kwargs)
-        queue_choices = [("", f"Task default ({task.queue})"), *queues]
+        queue_choices = [("", f"Default ({task.queue})"), *queues]
         loaded = self.initial.get("queue")
         if loaded and loaded not in {value for value, _ in queue_choices}:
             queue_choices.append((loaded, loaded))
@@ -184,7 +184,7 @@ class TestRunForm(forms.Form):
             *versions,
         ]
         self.fields["machine"].choices = [
-            ("", f"Task default ({task.machine})"),
+            ("", f"Default ({task.machine})"),
             *((m, m) for m in MACHINES),
         ]
         self._set_placeholders(environment, task)
@@ -264,9 +264,7 @@ class TestRunForm(forms.Form):
         try:
             parse_delay_strict(text)
         except InvalidDuration as exc:
-            raise forms.ValidationError(
-                f"{exc}: a duration (30s, 10m, 1h30m) or a future date"
-            ) from None
+            raise forms.ValidationError(str(exc)) from None
         return text
 
     def clean_ttl(self) -> str | None:
