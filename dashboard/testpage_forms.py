@@ -359,18 +359,26 @@ def initial_from_template(template: TestTemplate) -> dict:
     }
 
 
+def editors_from_run(run: Run) -> dict:
+    """A run's payload and trigger-time metadata, pretty-printed for the editors."""
+    payload = packets.decode_packet(run.payload, run.payload_type)
+    return {
+        "payload": _pretty(payload if payload is not None else {}),
+        "metadata": _pretty(run.seed_metadata or {}),
+        "tags": [],
+    }
+
+
 def initial_from_run(run: Run) -> dict:
     """A previous run's payload, metadata and options, ready to run again. Its idempotency
     key is left out: reusing it would return that same run instead of a new one."""
-    payload = packets.decode_packet(run.payload, run.payload_type)
     delay = ""
     if run.delay_until:
         delay = format_duration(
             max(1, round((run.delay_until - run.created_at).total_seconds()))
         )
     return {
-        "payload": _pretty(payload if payload is not None else {}),
-        "metadata": _pretty(run.seed_metadata or {}),
+        **editors_from_run(run),
         "version": run.lock_to_version,
         "queue": run.queue,
         "machine": run.machine,
