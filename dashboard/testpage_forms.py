@@ -8,6 +8,7 @@ the API reject the same input with the same words.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django import forms
@@ -80,18 +81,30 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"Invalid JSON: {name} is not a JSON value")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 parses as inf, which would be stored as the non-JSON token Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"Invalid JSON: the number {text} is too large")
+    return value
+
+
 def parse_json(text: str) -> Any:
     """The value of a JSON editor; blank means {} (as Trigger.dev's Test page does)."""
     if not text.strip():
         return {}
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except json.JSONDecodeError as exc:
         raise forms.ValidationError(
             f"Invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except ValueError as exc:
         raise forms.ValidationError(str(exc)) from None
+    except RecursionError:
+        raise forms.ValidationError("Invalid JSON: nested too deeply") from None
 
 
 def _service_check(check, *args) -> None:

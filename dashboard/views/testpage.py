@@ -6,11 +6,12 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import messages
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.testpage_forms import (
     BLANK,
@@ -73,6 +74,7 @@ def test_tasks(request: HttpRequest, environment: Environment) -> HttpResponse:
     return render(request, template, context)
 
 
+@require_http_methods(["GET", "POST"])
 @environment_page
 def test_task(
     request: HttpRequest, environment: Environment, task_id: str
@@ -197,7 +199,11 @@ def template_rename(
         error = f"A template named “{name}” already exists for this task"
     if not error:
         template.name = name
-        template.save(update_fields=["name", "updated_at"])
+        try:
+            with transaction.atomic():
+                template.save(update_fields=["name", "updated_at"])
+        except IntegrityError:  # taken by a concurrent save or rename
+            error = f"A template named “{name}” already exists for this task"
     return _templates_answer(
         request,
         environment,
