@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0002_api_batch_stream'),
+        ('runs', '0001_initial'),
     ]
 
     operations = [
