@@ -24,20 +24,32 @@ MAX_IN_FLIGHT = 8
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """HTML swapped out-of-band by id. `placement` (an hx-swap-oob value such as
-    "afterbegin:#runs-body") makes it an insertion: the HTML is wrapped so htmx inserts
-    it there. A later replacement for the same key keeps the first placement, so an
-    inserted row updated before it was sent is still inserted, with the newer HTML."""
+    """HTML that htmx swaps out-of-band: by its own id, or at `placement` (an
+    hx-swap-oob value such as "beforeend:#runs-body" or "outerHTML:#run-x").
+
+    Table rows cannot stand alone at the top of a message (the HTML parser drops or
+    re-parents them), so `table` fragments travel inside a `<tbody>` wrapper that
+    carries the placement, and messages put every table fragment before the rest;
+    static/js/app.js unwraps a wrapper swapped with outerHTML. An `insert` keeps its
+    placement when a newer version of the same key replaces it before it is sent, so
+    an inserted row updated within the window is still inserted, with the newer HTML.
+    """
 
     html: str
     placement: str | None = None
-    wrapper: str = "tbody"  # the element that carries `placement` (rows need a tbody)
+    table: bool = False
+    insert: bool = False
 
     def render(self) -> str:
-        if self.placement is None:
+        if not self.table or self.placement is None:
             return self.html
-        w = self.wrapper
-        return f'<{w} hx-swap-oob="{self.placement}">{self.html}</{w}>'
+        return f'<tbody hx-swap-oob="{self.placement}" data-live-unwrap>{self.html}</tbody>'
+
+
+def assemble(fragments: Iterable[Fragment]) -> str:
+    """One message: table fragments first (in order), then the others."""
+    ordered = sorted(fragments, key=lambda f: not f.table)
+    return "".join(f.render() for f in ordered)
 
 
 class Coalescer:
@@ -63,8 +75,8 @@ class Coalescer:
 
     def offer(self, key: Hashable, fragment: Fragment) -> None:
         previous = self._pending.get(key)
-        if previous is not None and previous.placement and not fragment.placement:
-            fragment = Fragment(fragment.html, previous.placement, previous.wrapper)
+        if previous is not None and previous.insert and not fragment.insert:
+            fragment = Fragment(fragment.html, previous.placement, previous.table, True)
         self._pending[key] = fragment
         if len(self._pending) > self.max_pending:
             self.dropped += len(self._pending)

@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from realtime import publish
-from realtime.coalesce import Coalescer, Fragment
+from realtime.coalesce import Coalescer, Fragment, assemble
 from realtime.feed import FeedBatch, FeedCursor
 from realtime.fragments import RowCache, live_state
 from realtime.watches import RowKey, RunsListWatch, Watch
@@ -302,7 +302,10 @@ class Hub:
                 failures = 0
                 logger.info("live feed recovered")
             self._set_state("open", "")
-            self._dispatch(result)
+            try:
+                self._dispatch(result)
+            except Exception:  # a bug in one watch must not stop the feed for all
+                logger.exception("live feed dispatch failed")
             if result.batch.more or any(c.needs_snapshot for c in self.connections):
                 await asyncio.sleep(0)
                 continue
@@ -414,7 +417,7 @@ class Hub:
                 await asyncio.wait_for(self._flush_wake.wait(), timeout)
 
     async def _send(self, conn: Connection, fragments: list[Fragment]) -> None:
-        body = "".join(f.render() for f in fragments)
+        body = assemble(fragments)
         body += live_state(self.state, conn.coalescer.sent, self.state_title)
         try:
             await conn.sender.send(text_data=body)

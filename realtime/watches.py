@@ -150,7 +150,10 @@ class RunsListWatch(Watch):
             else None,
         )
         fragments = [
-            ("runs-body", Fragment(runs_body([rows.row(r) for r in items]))),
+            (
+                "runs-body",
+                Fragment(runs_body([rows.row(r) for r in items]), table=True),
+            ),
             ("new-runs", Fragment(_pill(0, self.top_href, False))),
         ]
         return state, fragments
@@ -163,7 +166,8 @@ class RunsListWatch(Watch):
     # --- event loop -------------------------------------------------------------
     def on_shown_run(self, run: Run, html: str, out: Coalescer) -> None:
         """A run this page shows changed; `html` is its row (stale when not matching)."""
-        out.offer(("row", run.pk), Fragment(html))
+        placement = f"outerHTML:#run-{run.friendly_id}"
+        out.offer(("row", run.pk), Fragment(html, placement, table=True))
 
     def on_matching_run(self, run: Run, html: str, out: Coalescer) -> bool:
         """A run this page does not show now matches its filters. Returns True when it
@@ -180,9 +184,7 @@ class RunsListWatch(Watch):
         position = bisect.bisect_left(state.order, key)
         if not state.order:
             placement = "beforeend:#runs-body"
-            out.offer(
-                "runs-empty", Fragment('<tr id="runs-empty" hx-swap-oob="delete"></tr>')
-            )
+            out.offer("runs-empty", Fragment("", "delete:#runs-empty", table=True))
         elif position == 0:
             placement = "beforeend:#runs-body"  # older than every shown row
         else:
@@ -191,7 +193,8 @@ class RunsListWatch(Watch):
         state.order.insert(position, key)
         state.shown[run.pk] = (key, run.friendly_id)
         self.inserted += 1
-        out.offer(("row", run.pk), Fragment(html, placement))
+        fresh = html.replace('class="run-row', 'class="run-row fresh', 1)  # highlight
+        out.offer(("row", run.pk), Fragment(fresh, placement, table=True, insert=True))
         return True
 
     def _friendly_id(self, key: RowKey) -> str:

@@ -13,7 +13,7 @@ from django.test import Client
 from dashboard.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
-ROW = re.compile(r'<tr id="run-(run_\w+)" class="run-row( stale)?" data-status="(\w+)"')
+ROW = re.compile(r'<tr id="run-(run_\w+)" class="([^"]*)" data-status="(\w+)"')
 
 
 def session_cookie(user) -> bytes:
@@ -24,7 +24,10 @@ def session_cookie(user) -> bytes:
 
 def rows_in(message: str) -> dict[str, tuple[str, bool]]:
     """run friendly id → (status, stale) for every run row in a pushed message."""
-    return {fid: (status, bool(stale)) for fid, stale, status in ROW.findall(message)}
+    return {
+        fid: (status, "stale" in classes.split())
+        for fid, classes, status in ROW.findall(message)
+    }
 
 
 @pytest.fixture

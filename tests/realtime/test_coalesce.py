@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from realtime.coalesce import Coalescer, Fragment
+from realtime.coalesce import Coalescer, Fragment, assemble
 
 
 def html(fragments):
@@ -37,11 +37,37 @@ def test_fragments_keep_their_first_offered_order():
 
 def test_an_insertion_updated_before_it_leaves_stays_an_insertion():
     c = Coalescer()
-    c.offer("run-9", Fragment("<tr id=run-9>QUEUED</tr>", "afterbegin:#runs-body"))
-    c.offer("run-9", Fragment("<tr id=run-9>EXECUTING</tr>"))
+    c.offer(
+        "run-9",
+        Fragment(
+            "<tr id=run-9>QUEUED</tr>", "afterbegin:#runs-body", table=True, insert=True
+        ),
+    )
+    c.offer(
+        "run-9", Fragment("<tr id=run-9>EXECUTING</tr>", "outerHTML:#run-9", table=True)
+    )
     assert html(c.take(now=1.0)) == [
-        '<tbody hx-swap-oob="afterbegin:#runs-body"><tr id=run-9>EXECUTING</tr></tbody>'
+        '<tbody hx-swap-oob="afterbegin:#runs-body" data-live-unwrap>'
+        "<tr id=run-9>EXECUTING</tr></tbody>"
     ]
+
+
+def test_a_message_puts_table_fragments_first():
+    message = assemble(
+        [
+            Fragment('<div id="pill">2</div>'),
+            Fragment("<tr id=run-1></tr>", "outerHTML:#run-1", table=True),
+            Fragment('<div id="live-state"></div>'),
+            Fragment(
+                "<tr id=run-2></tr>", "beforeend:#runs-body", table=True, insert=True
+            ),
+        ]
+    )
+    assert message == (
+        '<tbody hx-swap-oob="outerHTML:#run-1" data-live-unwrap><tr id=run-1></tr></tbody>'
+        '<tbody hx-swap-oob="beforeend:#runs-body" data-live-unwrap><tr id=run-2></tr></tbody>'
+        '<div id="pill">2</div><div id="live-state"></div>'
+    )
 
 
 def test_the_buffer_is_bounded_and_overflow_asks_for_a_snapshot():

@@ -65,15 +65,16 @@ async def test_rows_update_for_the_environment_and_filters_watched_and_nothing_e
     await sync_to_async(transition)(queued.pk, RunStatus.DEQUEUED)
     message = await communicator.receive_from(timeout=5)
     assert rows_in(message) == {queued.friendly_id: ("DEQUEUED", False)}
-    assert (
-        "hx-swap-oob" not in message.split('<div id="live-state"')[0]
-    )  # replaced in place
+    # replaced in place
+    assert message.startswith(
+        f'<tbody hx-swap-oob="outerHTML:#run-{queued.friendly_id}"'
+    )
 
     fresh = await sync_to_async(make_run)(dev)  # matches: inserted at the top of page 1
     message = await communicator.receive_from(timeout=5)
     assert rows_in(message) == {fresh.friendly_id: ("QUEUED", False)}
     assert message.startswith(
-        f'<tbody hx-swap-oob="beforebegin:#run-{queued.friendly_id}">'
+        f'<tbody hx-swap-oob="beforebegin:#run-{queued.friendly_id}"'
     )
 
     await sync_to_async(make_run)(prod)  # another environment
