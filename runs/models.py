@@ -202,6 +202,13 @@ class Batch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     processing_completed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # What every item of a streamed batch (created first, items sent later) inherits.
+    parent = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resume_parent_on_completion = models.BooleanField(default=False)
+    # Items an idempotency key answered with an existing run: {index: run friendly id}.
+    cached_items = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -337,6 +344,12 @@ class Run(models.Model):
             models.UniqueConstraint(
                 fields=["environment", "number"], name="run_unique_number"
             ),
+            # one run per batch item: streamed batch items are deduplicated by index
+            models.UniqueConstraint(
+                fields=["batch", "batch_index"],
+                condition=Q(batch__isnull=False, batch_index__isnull=False),
+                name="run_unique_batch_index",
+            ),
         ]
         # Every list filter pairs with the (created_at, id) keyset order, newest first.
         indexes = [
@@ -366,6 +379,12 @@ class Run(models.Model):
             models.Index(
                 fields=["environment", "is_test", "-created_at", "-id"],
                 name="run_env_is_test",
+            ),
+            # the Test page's "previous test runs" of one task
+            models.Index(
+                fields=["environment", "task_identifier", "-created_at", "-id"],
+                condition=Q(is_test=True),
+                name="run_env_task_test",
             ),
             # "root runs only"
             models.Index(
@@ -607,6 +626,8 @@ class Packet(models.Model):
 
 class TestTemplate(models.Model):
     """A saved Test page configuration, per task and environment."""
+
+    __test__ = False  # not a pytest class, despite the name
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+"

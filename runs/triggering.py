@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -48,6 +48,8 @@ MACHINES = (
     "large-2x",
 )
 MAX_DURATION_RANGE = (5, 2_147_483_647)
+MAX_ATTEMPTS_RANGE = (1, 2_147_483_647)
+PRIORITY_MS_RANGE = (-(2**31), 2**31 - 1)  # priority_ms is a 32-bit column
 
 
 @dataclass
@@ -119,6 +121,14 @@ def check_payload_size(data: str) -> None:
         )
 
 
+def check_max_attempts(value: Any) -> None:
+    low, high = MAX_ATTEMPTS_RANGE
+    if not isinstance(value, int) or value < low:
+        raise InvalidInput("maxAttempts must be an integer ≥ 1", field="maxAttempts")
+    if value > high:
+        raise InvalidInput(f"maxAttempts must be at most {high}", field="maxAttempts")
+
+
 @dataclass
 class _Prepared:
     """A validated trigger, ready to become a Run row."""
@@ -153,10 +163,8 @@ def _prepare(
             f"Invalid machine preset: {options.machine} (one of {', '.join(MACHINES)})",
             field="machine",
         )
-    if options.max_attempts is not None and (
-        not isinstance(options.max_attempts, int) or options.max_attempts < 1
-    ):
-        raise InvalidInput("maxAttempts must be an integer ≥ 1", field="maxAttempts")
+    if options.max_attempts is not None:
+        check_max_attempts(options.max_attempts)
     try:
         ttl = parse_ttl(options.ttl)
     except InvalidDuration as exc:
@@ -199,7 +207,10 @@ def _prepare(
     else:
         status = RunStatus.QUEUED
     queued = status == RunStatus.QUEUED
-    priority_ms = max(-(2**31), min(2**31 - 1, round((options.priority or 0) * 1000)))
+    priority_ms = max(
+        PRIORITY_MS_RANGE[0],
+        min(PRIORITY_MS_RANGE[1], round((options.priority or 0) * 1000)),
+    )
     max_duration = (
         options.max_duration
         if options.max_duration is not None
@@ -376,9 +387,11 @@ def batch_trigger(
     *,
     batch: Batch | None = None,
     idempotency_key: str | None = None,
+    seal: bool = True,
 ) -> tuple[Batch, list[Run], bool]:
     """Trigger many runs in one transaction with one batch row. All or nothing: an
-    invalid item raises and nothing is written. Returns (batch, runs, is_cached)."""
+    invalid item raises and nothing is written. Returns (batch, runs, is_cached).
+    `seal=False` adds items to an open streamed batch (see runs.batch_streams)."""
     limit = settings.RUNWATCH_BATCH_MAX_ITEMS
     if not items:
         raise InvalidInput("Batch cannot be triggered with no items")
@@ -406,6 +419,7 @@ def batch_trigger(
         runs: list[Run | None] = [None] * len(items)
         lookups: dict = {}
         fresh: list[tuple[int, _Prepared]] = []
+        cached_items: dict[str, str] = {}
         for index, item in enumerate(items):
             opts = replace(
                 item.options,
@@ -420,6 +434,7 @@ def batch_trigger(
                 )
                 if existing is not None:
                     runs[index] = existing
+                    cached_items[str(opts.batch_index)] = existing.friendly_id
                     continue
             data = (
                 item.raw_payload
@@ -440,10 +455,31 @@ def batch_trigger(
         created = _insert([p for _, p in fresh], now) if fresh else []
         for (index, _), run in zip(fresh, created, strict=True):
             runs[index] = run
-        Batch.objects.filter(pk=batch.pk).update(
-            status=BatchStatus.PENDING, sealed=True, processing_completed_at=now
-        )
+        if cached_items:
+            batch.cached_items = {**batch.cached_items, **cached_items}
+            Batch.objects.filter(pk=batch.pk).update(cached_items=batch.cached_items)
+        if seal:
+            Batch.objects.filter(pk=batch.pk).update(
+                status=BatchStatus.PENDING, sealed=True, processing_completed_at=now
+            )
     return batch, [r for r in runs if r is not None], False
+
+
+def reset_idempotency_key(
+    environment: Environment, task_identifier: str, key: str
+) -> int:
+    """Release an idempotency key so the next trigger with it creates a new run.
+    Matches the stored key or its user-facing form. Returns how many runs held it;
+    NotFound when none did."""
+    released = (
+        Run.objects.filter(environment=environment, task_identifier=task_identifier)
+        .filter(idempotency_key__isnull=False)
+        .filter(models.Q(idempotency_key=key) | models.Q(idempotency_key_user=key))
+        .update(idempotency_key=None, idempotency_key_expires_at=None)
+    )
+    if not released:
+        raise NotFound(f"No run of {task_identifier} holds the idempotency key {key}")
+    return released
 
 
 def get_run(environment: Environment, friendly_id: str) -> Run:
