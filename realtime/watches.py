@@ -19,7 +19,7 @@ from django.http import QueryDict
 
 from realtime.coalesce import Coalescer, Fragment
 from realtime.fragments import RowCache, new_runs_pill, runs_body
-from runs.filter_match import MATCH_COLUMNS, RunMatcher
+from runs.filter_match import RunMatcher, with_match_columns
 from runs.filters import RunFilter
 from runs.models import Environment, Run
 from runs.pagination import InvalidCursor, paginate
@@ -87,6 +87,7 @@ class RunsListWatch(Watch):
     kind = "runs"
 
     def __init__(self, environment: Environment, path: str, query: QueryDict) -> None:
+        self.environment = environment
         self.environment_id = environment.pk
         self.path = path
         self.set_query(query)
@@ -123,12 +124,8 @@ class RunsListWatch(Watch):
     ) -> tuple[ListState, list[tuple[Hashable, Fragment]]]:
         if self.matcher is None:
             return ListState(), []  # the page shows the filter errors, nothing is live
-        runs = (
-            Run.objects.filter(environment_id=self.environment_id)
-            .select_related("environment", "batch")
-            .only(*MATCH_COLUMNS)
-        )
-        run_filter = RunFilter(self.query, queryset=runs)
+        runs = with_match_columns(Run.objects.filter(environment=self.environment))
+        run_filter = RunFilter(self.query, queryset=runs, environment=self.environment)
         try:
             page = paginate(
                 run_filter.qs,

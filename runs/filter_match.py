@@ -15,12 +15,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from runs.durations import parse_duration_seconds
-from runs.filters import DEFAULT_PERIOD, RunFilter
+from runs.filters import DEFAULT_PERIOD, RunFilter, status_set
 from runs.models import BulkActionItem, Run
 from runs.querysets import ROW_COLUMNS
 
 # What `matches` reads besides the row columns.
-MATCH_COLUMNS = (*ROW_COLUMNS, "idempotency_key", "parent_id")
+MATCH_COLUMNS = (*ROW_COLUMNS, "idempotency_key", "parent_id", "parent__friendly_id")
 
 
 def _set(values) -> frozenset[str] | None:
@@ -38,6 +38,7 @@ class RunMatcher:
     queues: frozenset[str] | None = None
     machines: frozenset[str] | None = None
     batch: str | None = None
+    parent: str | None = None
     bulk_action: str | None = None
     schedule: str | None = None
     search: str | None = None
@@ -57,15 +58,14 @@ class RunMatcher:
         if start is None and end is None and period != "all":
             period_seconds = parse_duration_seconds(period or DEFAULT_PERIOD)
         return cls(
-            statuses=_set(run_filter.clean_statuses(data["status"]))
-            if data.get("status")
-            else None,
+            statuses=_set(status_set(data["status"])) if data.get("status") else None,
             tasks=_set(data.get("task")),
             tags=_set(data.get("tag")),
             versions=_set(data.get("version")),
             queues=_set(data.get("queue")),
             machines=_set(data.get("machine")),
-            batch=data.get("batch") or None,
+            batch=(data.get("batch") or "").strip() or None,
+            parent=(data.get("parent") or "").strip() or None,
             bulk_action=data.get("bulk_action") or None,
             schedule=data.get("schedule") or None,
             search=(data.get("search") or "").strip() or None,
@@ -110,6 +110,10 @@ class RunMatcher:
             return False
         if self.batch and (run.batch_id is None or run.batch.friendly_id != self.batch):
             return False
+        if self.parent and (
+            run.parent_id is None or run.parent.friendly_id != self.parent
+        ):
+            return False
         if self.search and not self._matches_search(run):
             return False
         if self.root_only and run.depth != 0:
@@ -130,13 +134,13 @@ class RunMatcher:
         return end is None or created <= end
 
 
+def with_match_columns(runs: QuerySet[Run]) -> QuerySet[Run]:
+    """Everything the row partial and `RunMatcher.matches` read, in one query."""
+    return runs.select_related("environment", "batch", "parent").only(*MATCH_COLUMNS)
+
+
 def load_runs_for_matching(run_ids: Collection[int]) -> QuerySet[Run]:
-    """The runs with everything the row partial and `RunMatcher.matches` read."""
-    return (
-        Run.objects.filter(pk__in=list(run_ids))
-        .select_related("environment", "batch")
-        .only(*MATCH_COLUMNS)
-    )
+    return with_match_columns(Run.objects.filter(pk__in=list(run_ids)))
 
 
 def bulk_actions_of(run_ids: Collection[int]) -> dict[int, set[str]]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from runs import packets
@@ -22,7 +21,7 @@ from runs.durations import (
     parse_idempotency_ttl,
     parse_ttl,
 )
-from runs.errors import InvalidInput, NotFound, TooLarge, Unprocessable
+from runs.errors import InvalidInput, NotFound, RunError, TooLarge, Unprocessable
 from runs.lifecycle import record_events
 from runs.models import (
     Batch,
@@ -298,14 +297,23 @@ def _existing_for_key(
 def reserve_run_numbers(environment: Environment, count: int) -> int:
     """Take `count` sequential run numbers; returns the first. Locks the environment row
     until commit, which also serializes idempotency checks per environment."""
-    Environment.objects.filter(pk=environment.pk).update(
-        next_run_number=F("next_run_number") + count
-    )
-    return (
-        Environment.objects.values_list("next_run_number", flat=True).get(
-            pk=environment.pk
+    table = Environment._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        # One round trip (UPDATE … RETURNING): the lock is held from here to commit.
+        cursor.execute(
+            f'UPDATE "{table}" SET "next_run_number" = "next_run_number" + %s '
+            f'WHERE "id" = %s RETURNING "next_run_number"',
+            [count, environment.pk],
         )
-        - count
+        (after,) = cursor.fetchone()
+    return after - count
+
+
+def _lock_environment(environment: Environment) -> None:
+    list(
+        Environment.objects.select_for_update()
+        .filter(pk=environment.pk)
+        .values_list("pk", flat=True)
     )
 
 
@@ -353,13 +361,16 @@ def trigger(
         try:
             with transaction.atomic():
                 prepared = _prepare(environment, task_identifier, data, options, now)
-                prepared.run.number = reserve_run_numbers(environment, 1)
                 if options.idempotency_key:
+                    # The environment row lock serializes triggers with a key, so the
+                    # check sees any run a concurrent trigger just committed.
+                    _lock_environment(environment)
                     existing = _existing_for_key(
                         environment, task_identifier, options.idempotency_key, now
                     )
                     if existing is not None:
                         return existing, True
+                prepared.run.number = reserve_run_numbers(environment, 1)
                 return _insert([prepared], now)[0], False
         except IntegrityError:
             # A concurrent trigger took the idempotency key first: answer with its run.
@@ -512,32 +523,19 @@ class ReplayOverrides:
     environment: Environment | None = None
 
 
-def replay(
-    run: Run,
-    overrides: ReplayOverrides | None = None,
-    *,
-    use_current_version: bool = True,
-) -> Run:
-    """A new run of the same task with the original's payload and options (each may be
-    overridden), linked to the original. Works on a run in any status."""
-    o = overrides or ReplayOverrides()
-    environment = o.environment or run.environment
-    same_env = environment.pk == run.environment_id
+def _replay_options(
+    run: Run, o: ReplayOverrides, *, same_env: bool, use_current_version: bool
+) -> TriggerOptions:
     if o.raw_payload is not None or o.payload is not None:
-        raw = (
-            o.raw_payload
-            if o.raw_payload is not None
-            else packets.encode_value(o.payload)[0]
-        )
         payload_type = o.payload_type or packets.JSON
     else:
-        raw, payload_type = run.payload, run.payload_type
+        payload_type = run.payload_type
     version = (
         o.version
         if o.version is not None
         else ("" if use_current_version or not same_env else run.version)
     )
-    options = TriggerOptions(
+    return TriggerOptions(
         payload_type=payload_type,
         queue=o.queue if o.queue is not None else run.queue,
         concurrency_key=o.concurrency_key
@@ -557,7 +555,65 @@ def replay(
         lock_to_version=version,
         replayed_from=run if same_env else None,
     )
+
+
+def replay(
+    run: Run,
+    overrides: ReplayOverrides | None = None,
+    *,
+    use_current_version: bool = True,
+) -> Run:
+    """A new run of the same task with the original's payload and options (each may be
+    overridden), linked to the original. Works on a run in any status."""
+    o = overrides or ReplayOverrides()
+    environment = o.environment or run.environment
+    same_env = environment.pk == run.environment_id
+    if o.raw_payload is not None or o.payload is not None:
+        raw = (
+            o.raw_payload
+            if o.raw_payload is not None
+            else packets.encode_value(o.payload)[0]
+        )
+    else:
+        raw = run.payload
+    options = _replay_options(
+        run, o, same_env=same_env, use_current_version=use_current_version
+    )
     new_run, _ = trigger(
         environment, run.task_identifier, options=options, raw_payload=raw
     )
     return new_run
+
+
+def replay_many(
+    environment: Environment, runs: list[Run], *, use_current_version: bool = True
+) -> dict[int, Run | RunError]:
+    """Set-based `replay` of many runs of one environment (bulk replay): one number
+    reservation and bulk inserts of runs, tags and events, with task lookups shared.
+    Returns, per original run id, its new run or the error that prevented it (that
+    run gets no replay; the others still do). Call it inside a transaction."""
+    now = timezone.now()
+    lookups: dict = {}
+    outcome: dict[int, Run | RunError] = {}
+    prepared: list[tuple[int, _Prepared]] = []
+    none = ReplayOverrides()
+    for run in runs:
+        options = _replay_options(
+            run, none, same_env=True, use_current_version=use_current_version
+        )
+        try:
+            item = _prepare(
+                environment, run.task_identifier, run.payload, options, now, lookups
+            )
+        except RunError as exc:
+            outcome[run.pk] = exc
+            continue
+        prepared.append((run.pk, item))
+    if prepared:
+        first = reserve_run_numbers(environment, len(prepared))
+        for offset, (_, item) in enumerate(prepared):
+            item.run.number = first + offset
+        created = _insert([item for _, item in prepared], now)
+        for (original, _), new_run in zip(prepared, created, strict=True):
+            outcome[original] = new_run
+    return outcome

