@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -268,11 +268,9 @@ class Hub:
             self.loop.call_soon_threadsafe(self._wake.set)
 
     async def _in_thread(self, func, *args):
-        def call():
-            close_old_connections()
-            return func(*args)
-
-        return await self.loop.run_in_executor(self._executor, call)
+        """Run in the relay's thread, whose database connection stays open between
+        reads (it is closed and reopened only after a failure)."""
+        return await self.loop.run_in_executor(self._executor, func, *args)
 
     # --- the relay ----------------------------------------------------------------
     async def _relay(self) -> None:
