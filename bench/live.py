@@ -40,7 +40,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 
 ROW = re.compile(r'<tr id="run-(run_\w+)"[^>]*? data-updated="([^"]+)"')
-SEQ = re.compile(r'<div id="live-state"[^>]*? data-seq="(\d+)"')
+ACK = re.compile(r'<div id="live-state"[^>]*? data-seq="(\d+)" data-ack')
 
 
 # --- clients (a separate process each) ---------------------------------------------
@@ -61,9 +61,9 @@ async def _client(url: str, headers: dict, ready, log: list, stop: asyncio.Event
             now = time.time()
             for fid, updated in ROW.findall(message):
                 log.append((now, fid, updated))
-            seq = SEQ.search(message)
-            if seq:
-                await ws.send(json.dumps({"ack": int(seq.group(1))}))
+            ack = ACK.search(message)
+            if ack:  # the server asks for an acknowledgement now and then
+                await ws.send(json.dumps({"ack": int(ack.group(1))}))
             if first:
                 first = False
                 ready()
@@ -237,7 +237,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
         # persistent connections: a websocket handshake is two or three queries
         env={**os.environ, "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "300")},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for_port(args.port)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 WINDOW_SECONDS = 0.1
 MAX_PENDING = 400
 MAX_IN_FLIGHT = 8
+ACK_EVERY = 4  # the client is asked to acknowledge every 4th message (cumulative)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,11 @@ class Coalescer:
     def ack(self, sequence: int) -> None:
         if 0 <= sequence <= self.sent:
             self.acked = max(self.acked or 0, sequence)
+
+    @property
+    def wants_ack(self) -> bool:
+        """Whether the message just taken should ask for an acknowledgement."""
+        return self.sent % ACK_EVERY == 0
 
     @property
     def in_flight(self) -> int:

@@ -15,8 +15,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
 from realtime.hub import Connection, Hub
-from realtime.watches import RunsListWatch, Watch
+from realtime.watches import RunPageWatch, RunsListWatch, Watch
 from runs.access import environments_for_user
+from runs.models import Run
 
 # Close codes the htmx ws extension does not retry (it retries 1006/1011/1012/1013).
 FORBIDDEN = 4403
@@ -79,4 +80,13 @@ def build_watch(
         return None, FORBIDDEN
     if page == "runs":
         return RunsListWatch(environment, path, query), 0
-    return None, NOT_FOUND
+    if page == "run":
+        run_id = (
+            Run.objects.filter(environment=environment, friendly_id=kwargs["run_id"])
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if run_id is None:
+            return None, NOT_FOUND
+        return RunPageWatch(environment, path, run_id), 0
+    return Watch(environment, path), 0

@@ -6,11 +6,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 
-from django.template.loader import get_template
+from django.template.loader import get_template, render_to_string
 from django.utils.html import escape
 
+from dashboard.presenters import (
+    EVENT_KINDS,
+    EVENT_LIMIT,
+    EVENT_ROW_TEMPLATE,
+    render_env_counters,
+)
 from dashboard.rows import render_run_row
-from runs.models import Run
+from runs.models import Environment, Run, RunEvent
 
 FRAGMENTS = "realtime/_fragments.html"
 
@@ -47,8 +53,47 @@ def new_runs_pill(count: int, href: str, *, capped: bool = False) -> str:
     )
 
 
-def live_state(state: str, sequence: int, title: str = "") -> str:
+def live_state(state: str, sequence: int, title: str = "", *, ack: bool = False) -> str:
+    """The feed's state (open / down) and the message's sequence number; `ack` asks
+    the client to acknowledge this message (flow control, see realtime.coalesce)."""
+    ask = " data-ack" if ack else ""
     return (
-        f'<div id="live-state" data-state="{state}" data-seq="{sequence}" '
+        f'<div id="live-state" data-state="{state}" data-seq="{sequence}"{ask} '
         f'title="{escape(title)}" hidden></div>'
     )
+
+
+def load_run_page(run_id: int) -> Run | None:
+    """The run as the run page view loads it."""
+    return (
+        Run.objects.select_related(
+            "environment", "batch", "parent", "root", "replayed_from"
+        )
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+def _event_rows(events: list[RunEvent]) -> tuple[str, int]:
+    html = "".join(render_to_string(EVENT_ROW_TEMPLATE, {"event": e}) for e in events)
+    return html, events[-1].pk if events else 0
+
+
+def latest_event_rows(run: Run) -> tuple[str, int]:
+    """The history rows the run page shows (its latest events), and the last id."""
+    latest = RunEvent.objects.filter(run=run, kind__in=EVENT_KINDS).order_by("-id")
+    return _event_rows(list(reversed(latest[:EVENT_LIMIT])))
+
+
+def event_rows_after(run_id: int, after_id: int) -> tuple[str, int]:
+    """History rows to append after `after_id` (at most a page's worth), and the
+    last id they include."""
+    events = RunEvent.objects.filter(
+        run_id=run_id, kind__in=EVENT_KINDS, pk__gt=after_id
+    ).order_by("id")[:EVENT_LIMIT]
+    return _event_rows(list(events))
+
+
+def env_counters(environment_id: int) -> str:
+    """The header's `#env-counters` of an environment."""
+    return render_env_counters(Environment.objects.get(pk=environment_id))

@@ -24,11 +24,18 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from dashboard.presenters import EVENT_KINDS, render_run_fragments
 from realtime import publish
 from realtime.coalesce import Coalescer, Fragment, assemble
 from realtime.feed import FeedBatch, FeedCursor
-from realtime.fragments import RowCache, live_state
-from realtime.watches import RowKey, RunsListWatch, Watch
+from realtime.fragments import (
+    RowCache,
+    env_counters,
+    event_rows_after,
+    live_state,
+    load_run_page,
+)
+from realtime.watches import RowKey, RunPageWatch, RunsListWatch, Watch
 from runs.filter_match import RunMatcher, bulk_actions_of, load_runs_for_matching
 from runs.lifecycle import EVENTS_CHANNEL
 from runs.models import Run
@@ -40,6 +47,8 @@ SAFETY_POLL_SECONDS = 2.0  # PostgreSQL with LISTEN up
 GAP_POLL_SECONDS = 0.05  # while ids are missing below the newest one read
 BATCH_SECONDS = 0.01  # after a wake-up, let a burst of commits land in one read
 RETRY_SECONDS = (0.25, 0.5, 1.0, 2.0, 5.0)
+COUNTERS_SECONDS = 1.0  # header counters are recomputed at most this often per env
+COUNTED_KINDS = frozenset({"status"})  # what can change the executing/queued counts
 
 
 class Sender(Protocol):
@@ -65,6 +74,9 @@ class Interest:
     matchers: dict[int, dict[str, RunMatcher]]  # env → filter key → matcher
     bottoms: dict[int, RowKey | None]  # env → oldest row a list may insert (None: any)
     needs_bulk: bool
+    run_pages: frozenset[int] = frozenset()
+    event_cursors: dict[int, frozenset[int]] = field(default_factory=dict)
+    counter_envs: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -74,6 +86,9 @@ class CycleResult:
     matches: dict[tuple[str, int], bool] = field(default_factory=dict)
     rows: dict[int, str] = field(default_factory=dict)
     stale_rows: dict[int, str] = field(default_factory=dict)
+    run_fragments: dict[int, str] = field(default_factory=dict)  # run pages
+    event_rows: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
+    counters: dict[int, str] = field(default_factory=dict)  # env → header counters
     snapshots: list[tuple[Connection, int, Any, list]] = field(default_factory=list)
 
 
@@ -101,10 +116,38 @@ def run_cycle(
             result.rows[pk] = rows.row(run)
         if shown and not all(outcome.values()):
             result.stale_rows[pk] = rows.row(run, stale=True)
+    if interest.run_pages:
+        _render_run_pages(result, interest)
+    result.counters = {env: env_counters(env) for env in interest.counter_envs}
     for conn, generation in snapshots:
         state, fragments = conn.watch.snapshot(rows)
+        env = conn.watch.environment_id
+        if env not in result.counters:
+            result.counters[env] = env_counters(env)
+        fragments.append(("counters", Fragment(result.counters[env])))
         result.snapshots.append((conn, generation, state, fragments))
     return result
+
+
+def _render_run_pages(result: CycleResult, interest: Interest) -> None:
+    """Fragments of watched runs that changed or whose children changed, and their
+    new history rows (once per distinct position of the pages watching them)."""
+    changes = result.batch.runs
+    parents = Run.objects.filter(
+        pk__in=[pk for pk, c in changes.items() if not c.only_logs],
+        parent_id__in=interest.run_pages,
+    ).values_list("parent_id", flat=True)
+    refresh = {
+        pk for pk in interest.run_pages if pk in changes and not changes[pk].only_logs
+    }
+    for pk in refresh | set(parents):
+        run = load_run_page(pk)
+        if run is not None:
+            result.run_fragments[pk] = render_run_fragments(run)
+    for pk, cursors in interest.event_cursors.items():
+        if pk in changes and changes[pk].kinds & set(EVENT_KINDS):
+            for after in cursors:
+                result.event_rows[(pk, after)] = event_rows_after(pk, after)
 
 
 def _load_changed_runs(batch: FeedBatch, interest: Interest) -> dict[int, Run]:
@@ -155,6 +198,10 @@ class Hub:
         self.lists: defaultdict[int, defaultdict[str, set[Connection]]] = defaultdict(
             lambda: defaultdict(set)
         )
+        self.run_pages: defaultdict[int, set[Connection]] = defaultdict(set)
+        self.by_env: defaultdict[int, set[Connection]] = defaultdict(set)
+        self.counters_dirty: set[int] = set()
+        self.counters_next: dict[int, float] = {}
         self.state = "open"
         self.state_title = ""
         self.rows = RowCache()
@@ -202,11 +249,18 @@ class Hub:
         self._flush_wake.set()
 
     def _index_list(self, conn: Connection) -> None:
-        if isinstance(conn.watch, RunsListWatch):
-            self.lists[conn.watch.environment_id][conn.watch.key].add(conn)
+        watch = conn.watch
+        self.by_env[watch.environment_id].add(conn)
+        if isinstance(watch, RunsListWatch):
+            self.lists[watch.environment_id][watch.key].add(conn)
+        if isinstance(watch, RunPageWatch):
+            self.run_pages[watch.run_id].add(conn)
 
     def _unindex_list(self, conn: Connection) -> None:
         watch = conn.watch
+        _discard(self.by_env, watch.environment_id, conn)
+        if isinstance(watch, RunPageWatch):
+            _discard(self.run_pages, watch.run_id, conn)
         if isinstance(watch, RunsListWatch):
             groups = self.lists.get(watch.environment_id)
             if groups is not None:
@@ -316,6 +370,9 @@ class Hub:
             timeout = SAFETY_POLL_SECONDS
         else:
             timeout = POLL_SECONDS
+        if self.counters_dirty:
+            soonest = min(self.counters_next.get(env, 0) for env in self.counters_dirty)
+            timeout = max(0.0, min(timeout, soonest - time.monotonic()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
@@ -342,7 +399,28 @@ class Hub:
             matchers=matchers,
             bottoms=bottoms,
             needs_bulk=needs_bulk,
+            run_pages=frozenset(self.run_pages),
+            event_cursors={
+                pk: frozenset(c.watch.last_event_id for c in conns)
+                for pk, conns in self.run_pages.items()
+            },
+            counter_envs=self._counters_due(),
         )
+
+    def _counters_due(self) -> frozenset[int]:
+        """Environments whose header counters are recomputed this read: changed since
+        the last time, and not within COUNTERS_SECONDS of it (two COUNTs each)."""
+        now = time.monotonic()
+        due = {
+            env
+            for env in self.counters_dirty
+            if env in self.by_env and self.counters_next.get(env, 0) <= now
+        }
+        self.counters_dirty -= due
+        self.counters_dirty &= set(self.by_env)
+        for env in due:
+            self.counters_next[env] = now + COUNTERS_SECONDS
+        return frozenset(due)
 
     def _dispatch(self, result: CycleResult) -> None:
         snapped = self._install_snapshots(result)
@@ -357,6 +435,14 @@ class Hub:
                     conn.watch.on_shown_run(run, row, conn.coalescer)
             if html is not None:
                 self._offer_matching(run, html, result, snapped)
+        self._offer_run_pages(result, snapped)
+        for env, html in result.counters.items():
+            for conn in self.by_env.get(env, ()):
+                if conn not in snapped:
+                    conn.coalescer.offer("counters", Fragment(html))
+        for change in result.batch.runs.values():
+            if change.kinds & COUNTED_KINDS and change.environment_id in self.by_env:
+                self.counters_dirty.add(change.environment_id)
         for conn in self.connections:
             if conn.coalescer.overflowed or result.batch.skipped_ahead:
                 conn.needs_snapshot = True
@@ -387,6 +473,16 @@ class Hub:
                 if conn.watch.on_matching_run(run, html, conn.coalescer):
                     self.row_index[run.pk].add(conn)
 
+    def _offer_run_pages(self, result: CycleResult, snapped: set[Connection]) -> None:
+        for pk, conns in self.run_pages.items():
+            fragments = result.run_fragments.get(pk)
+            for conn in conns:
+                if conn in snapped:
+                    continue
+                events = result.event_rows.get((pk, conn.watch.last_event_id))
+                if fragments is not None or events is not None:
+                    conn.watch.on_run(fragments, events, conn.coalescer)
+
     def _set_state(self, state: str, title: str) -> None:
         if state == self.state:
             return
@@ -416,7 +512,10 @@ class Hub:
 
     async def _send(self, conn: Connection, fragments: list[Fragment]) -> None:
         body = assemble(fragments)
-        body += live_state(self.state, conn.coalescer.sent, self.state_title)
+        coalescer = conn.coalescer
+        body += live_state(
+            self.state, coalescer.sent, self.state_title, ack=coalescer.wants_ack
+        )
         try:
             await conn.sender.send(text_data=body)
         except Exception as exc:  # the client went away mid-send
@@ -448,6 +547,14 @@ class Hub:
             await asyncio.sleep(
                 RETRY_SECONDS[min(max(failures, 1), len(RETRY_SECONDS)) - 1]
             )
+
+
+def _discard(index: dict, key: int, conn: Connection) -> None:
+    conns = index.get(key)
+    if conns is not None:
+        conns.discard(conn)
+        if not conns:
+            del index[key]
 
 
 def _psycopg_params() -> dict[str, Any]:

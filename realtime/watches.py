@@ -17,8 +17,15 @@ from functools import lru_cache
 
 from django.http import QueryDict
 
+from dashboard.presenters import render_run_fragments
 from realtime.coalesce import Coalescer, Fragment
-from realtime.fragments import RowCache, new_runs_pill, runs_body
+from realtime.fragments import (
+    RowCache,
+    latest_event_rows,
+    load_run_page,
+    new_runs_pill,
+    runs_body,
+)
 from runs.filter_match import RunMatcher, with_match_columns
 from runs.filters import RunFilter
 from runs.models import Environment, Run
@@ -32,8 +39,14 @@ CURSOR_PARAMS = ("after", "before")
 
 
 class Watch:
-    environment_id: int
-    kind: str = ""
+    """Any page of an environment: its header counters are live."""
+
+    kind = "page"
+
+    def __init__(self, environment: Environment, path: str) -> None:
+        self.environment = environment
+        self.environment_id = environment.pk
+        self.path = path
 
     def snapshot(
         self, rows: RowCache
@@ -42,6 +55,47 @@ class Watch:
 
     def install(self, state: object) -> None:
         pass
+
+
+class RunPageWatch(Watch):
+    """A run page: its header, metadata, attempts and related runs (children's
+    statuses included) are re-rendered when the run or a child changes; its history
+    gets new event rows appended."""
+
+    kind = "run"
+
+    def __init__(self, environment: Environment, path: str, run_id: int) -> None:
+        super().__init__(environment, path)
+        self.run_id = run_id
+        self.last_event_id = 0
+
+    def snapshot(self, rows: RowCache) -> tuple[int, list[tuple[Hashable, Fragment]]]:
+        run = load_run_page(self.run_id)
+        if run is None:
+            return self.last_event_id, []
+        events, last_id = latest_event_rows(run)
+        tbody = (
+            f'<tbody id="run-events" data-last-event-id="{last_id}">{events}</tbody>'
+        )
+        return last_id, [
+            ("run-events", Fragment(tbody, table=True)),
+            ("run", Fragment(render_run_fragments(run))),
+        ]
+
+    def install(self, state: int) -> None:
+        self.last_event_id = state
+
+    def on_run(
+        self, fragments: str | None, events: tuple[str, int] | None, out: Coalescer
+    ) -> None:
+        if fragments is not None:
+            out.offer("run", Fragment(fragments))
+        if events is not None and events[1] > self.last_event_id:
+            html, last_id = events
+            key = ("events", self.last_event_id)
+            placement = "beforeend:#run-events"
+            out.offer(key, Fragment(html, placement, table=True, insert=True))
+            self.last_event_id = last_id
 
 
 def page_size(query: QueryDict) -> int:
@@ -87,9 +141,7 @@ class RunsListWatch(Watch):
     kind = "runs"
 
     def __init__(self, environment: Environment, path: str, query: QueryDict) -> None:
-        self.environment = environment
-        self.environment_id = environment.pk
-        self.path = path
+        super().__init__(environment, path)
         self.set_query(query)
 
     def set_query(self, query: QueryDict) -> None:

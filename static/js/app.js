@@ -409,9 +409,9 @@
   document.addEventListener("htmx:wsAfterMessage", function (event) {
     const state = document.getElementById("live-state");
     if (state && state.dataset.state) setLive(state.dataset.state, state.title);
-    // Acknowledge the message: the server sends a busy tab fewer, fresher updates
+    // Acknowledge when asked: the server sends a busy tab fewer, fresher updates
     // instead of queueing them (flow control, see docs/realtime.md).
-    if (state && state.dataset.seq && event.detail.socketWrapper) {
+    if (state && state.hasAttribute("data-ack") && event.detail.socketWrapper) {
       event.detail.socketWrapper.send(JSON.stringify({ ack: Number(state.dataset.seq) }));
     }
     refreshTimes(document.getElementById("content"));

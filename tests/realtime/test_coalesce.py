@@ -106,3 +106,13 @@ def test_acknowledgements_out_of_range_are_ignored():
     c.ack(1)
     c.ack(0)
     assert c.acked == 1 and c.in_flight == 0
+
+
+def test_every_fourth_message_asks_for_an_acknowledgement():
+    c = Coalescer(window=0.0)
+    asked = []
+    for i in range(8):
+        c.offer("x", Fragment(str(i)))
+        c.take(now=float(i))
+        asked.append(c.wants_ack)
+    assert asked == [False, False, False, True, False, False, False, True]
