@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from runs.querysets import RunQuerySet
 from runs.statuses import RunStatus
@@ -633,7 +634,7 @@ class BulkActionItem(models.Model):
         default=BulkActionOutcome.PENDING,
     )
     message = models.CharField(max_length=255, blank=True)  # why it failed
-    created_at = models.DateTimeField()  # when it joined the target set
+    created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
