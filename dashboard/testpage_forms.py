@@ -8,6 +8,7 @@ the API reject the same input with the same words.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django import forms
@@ -80,18 +81,30 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"Invalid JSON: {name} is not a JSON value")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 parses as inf, which would be stored as the non-JSON token Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"Invalid JSON: the number {text} is too large")
+    return value
+
+
 def parse_json(text: str) -> Any:
     """The value of a JSON editor; blank means {} (as Trigger.dev's Test page does)."""
     if not text.strip():
         return {}
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except json.JSONDecodeError as exc:
         raise forms.ValidationError(
             f"Invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except ValueError as exc:
         raise forms.ValidationError(str(exc)) from None
+    except RecursionError:
+        raise forms.ValidationError("Invalid JSON: nested too deeply") from None
 
 
 def _service_check(check, *args) -> None:
@@ -174,7 +187,7 @@ class TestRunForm(forms.Form):
         """`queues` and `versions` are (value, label) choices besides "" (the default:
         the task's own queue, the current deployment)."""
         super().__init__(*args, **kwargs)
-        queue_choices = [("", f"Task default ({task.queue})"), *queues]
+        queue_choices = [("", f"Default ({task.queue})"), *queues]
         loaded = self.initial.get("queue")
         if loaded and loaded not in {value for value, _ in queue_choices}:
             queue_choices.append((loaded, loaded))
@@ -184,7 +197,7 @@ class TestRunForm(forms.Form):
             *versions,
         ]
         self.fields["machine"].choices = [
-            ("", f"Task default ({task.machine})"),
+            ("", f"Default ({task.machine})"),
             *((m, m) for m in MACHINES),
         ]
         self._set_placeholders(environment, task)
@@ -264,9 +277,7 @@ class TestRunForm(forms.Form):
         try:
             parse_delay_strict(text)
         except InvalidDuration as exc:
-            raise forms.ValidationError(
-                f"{exc}: a duration (30s, 10m, 1h30m) or a future date"
-            ) from None
+            raise forms.ValidationError(str(exc)) from None
         return text
 
     def clean_ttl(self) -> str | None:
@@ -361,18 +372,26 @@ def initial_from_template(template: TestTemplate) -> dict:
     }
 
 
+def editors_from_run(run: Run) -> dict:
+    """A run's payload and trigger-time metadata, pretty-printed for the editors."""
+    payload = packets.decode_packet(run.payload, run.payload_type)
+    return {
+        "payload": _pretty(payload if payload is not None else {}),
+        "metadata": _pretty(run.seed_metadata or {}),
+        "tags": [],
+    }
+
+
 def initial_from_run(run: Run) -> dict:
     """A previous run's payload, metadata and options, ready to run again. Its idempotency
     key is left out: reusing it would return that same run instead of a new one."""
-    payload = packets.decode_packet(run.payload, run.payload_type)
     delay = ""
     if run.delay_until:
         delay = format_duration(
             max(1, round((run.delay_until - run.created_at).total_seconds()))
         )
     return {
-        "payload": _pretty(payload if payload is not None else {}),
-        "metadata": _pretty(run.seed_metadata or {}),
+        **editors_from_run(run),
         "version": run.lock_to_version,
         "queue": run.queue,
         "machine": run.machine,

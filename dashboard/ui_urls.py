@@ -13,6 +13,12 @@ urlpatterns = [
     path("env/<slug:env>/runs/", runs.runs_list, name="runs"),
     path("env/<slug:env>/runs/<str:run_id>/", runs.run_page, name="run"),
     path("env/<slug:env>/runs/<str:run_id>/cancel", runs.run_cancel, name="run-cancel"),
+    path("env/<slug:env>/runs/<str:run_id>/replay", runs.run_replay, name="run-replay"),
+    path(
+        "env/<slug:env>/runs/<str:run_id>/reschedule",
+        runs.run_reschedule,
+        name="run-reschedule",
+    ),
     path("env/<slug:env>/batches/", section("batches", "Batches"), name="batches"),
     path(
         "env/<slug:env>/batches/<str:batch_id>/",

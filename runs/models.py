@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from runs.querysets import RunQuerySet
-from runs.statuses import RunStatus
+from runs.statuses import EXPIRABLE, HOLDING, UNFINISHED_SORTED, RunStatus
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -215,7 +215,11 @@ class Batch(models.Model):
         indexes = [
             models.Index(
                 fields=["environment", "-created_at", "-id"], name="batch_env_created"
-            )
+            ),
+            # the scheduler's sweep for batches whose runs have all finished
+            models.Index(
+                fields=["id"], condition=Q(status="PENDING"), name="batch_pending"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -410,18 +414,24 @@ class Run(models.Model):
             ),
             models.Index(
                 fields=["ttl_expires_at"],
-                condition=Q(status="QUEUED"),
+                condition=Q(status__in=EXPIRABLE),
                 name="run_due_ttl",
             ),
             models.Index(
                 fields=["heartbeat_at"],
-                condition=Q(status__in=["DEQUEUED", "EXECUTING"]),
+                condition=Q(status__in=HOLDING),
                 name="run_heartbeat",
             ),
             models.Index(
                 fields=["environment", "task_identifier"],
                 condition=Q(status="PENDING_VERSION"),
                 name="run_pending_version",
+            ),
+            # "does this batch still have an unfinished run?": one probe per batch
+            models.Index(
+                fields=["batch"],
+                condition=Q(status__in=UNFINISHED_SORTED),
+                name="run_unfinished_batch",
             ),
             # run id / idempotency key search
             models.Index(Lower("idempotency_key_user"), name="run_idempotency_user"),
@@ -470,6 +480,7 @@ class AttemptStatus(models.TextChoices):
     CANCELED = "CANCELED", "Canceled"
     CRASHED = "CRASHED", "Crashed"
     TIMED_OUT = "TIMED_OUT", "Timed out"
+    INTERRUPTED = "INTERRUPTED", "Interrupted"  # worker shut down; the run was requeued
 
 
 class Attempt(models.Model):
@@ -516,7 +527,15 @@ class RunEvent(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["run", "id"], name="runevent_run")]
+        indexes = [
+            models.Index(fields=["run", "id"], name="runevent_run"),
+            # pruning old metadata-change events (one per flush; see engine.retention)
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind="metadata"),
+                name="runevent_metadata_created",
+            ),
+        ]
 
 
 class BulkActionType(models.TextChoices):
@@ -634,7 +653,9 @@ class BulkActionItem(models.Model):
         default=BulkActionOutcome.PENDING,
     )
     message = models.CharField(max_length=255, blank=True)  # why it failed
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(
+        default=timezone.now
+    )  # when it joined the target set
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -720,3 +741,5 @@ class IdempotentRequest(models.Model):
                 fields=["environment", "key"], name="request_unique_key"
             )
         ]
+        # pruning answers past their TTL
+        indexes = [models.Index(fields=["created_at"], name="request_created")]

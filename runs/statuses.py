@@ -76,6 +76,11 @@ FINISHED = frozenset(
 FAILED = frozenset({S.FAILED, S.CRASHED, S.SYSTEM_FAILURE, S.TIMED_OUT, S.INTERRUPTED})
 CANCELABLE = frozenset(set(S) - FINISHED)
 ACTIVE = CANCELABLE
+# Fixed orders for SQL built from sets: a partial index serves a query only when the
+# query repeats the index's condition, so both use these tuples.
+UNFINISHED_SORTED = tuple(sorted(ACTIVE))
+HOLDING = (S.DEQUEUED, S.EXECUTING, S.WAITING)  # a worker holds the run
+EXPIRABLE = (S.PENDING_VERSION, S.QUEUED)  # the TTL clock runs
 
 # Filter groups used by the dashboard, the API and bulk actions.
 GROUPS: dict[str, frozenset[str]] = {
@@ -130,7 +135,10 @@ def public_status(status: str, *, legacy: bool = False) -> str:
 
 
 def parse_status_names(names: list[str]) -> tuple[set[str], list[str]]:
-    """Expand status names, legacy names and group names; return (statuses, unknown names)."""
+    """Expand status names, legacy names and group names; return (statuses, unknown names).
+
+    Exact spellings win: `FAILED` is the status, `failed` the group (FAILED, CRASHED,
+    SYSTEM_FAILURE, TIMED_OUT, INTERRUPTED); other casings fall back to the status."""
     statuses: set[str] = set()
     unknown: list[str] = []
     for raw in names:
@@ -139,6 +147,8 @@ def parse_status_names(names: list[str]) -> tuple[set[str], list[str]]:
             continue
         if name in S.values:
             statuses.add(name)
+        elif name in GROUPS:
+            statuses |= GROUPS[name]
         elif name.upper() in S.values:
             statuses.add(name.upper())
         elif name.lower() in GROUPS:

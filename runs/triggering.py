@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from runs import packets
@@ -298,14 +297,23 @@ def _existing_for_key(
 def reserve_run_numbers(environment: Environment, count: int) -> int:
     """Take `count` sequential run numbers; returns the first. Locks the environment row
     until commit, which also serializes idempotency checks per environment."""
-    Environment.objects.filter(pk=environment.pk).update(
-        next_run_number=F("next_run_number") + count
-    )
-    return (
-        Environment.objects.values_list("next_run_number", flat=True).get(
-            pk=environment.pk
+    table = Environment._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        # One round trip (UPDATE … RETURNING): the lock is held from here to commit.
+        cursor.execute(
+            f'UPDATE "{table}" SET "next_run_number" = "next_run_number" + %s '
+            f'WHERE "id" = %s RETURNING "next_run_number"',
+            [count, environment.pk],
         )
-        - count
+        (after,) = cursor.fetchone()
+    return after - count
+
+
+def _lock_environment(environment: Environment) -> None:
+    list(
+        Environment.objects.select_for_update()
+        .filter(pk=environment.pk)
+        .values_list("pk", flat=True)
     )
 
 
@@ -353,13 +361,16 @@ def trigger(
         try:
             with transaction.atomic():
                 prepared = _prepare(environment, task_identifier, data, options, now)
-                prepared.run.number = reserve_run_numbers(environment, 1)
                 if options.idempotency_key:
+                    # The environment row lock serializes triggers with a key, so the
+                    # check sees any run a concurrent trigger just committed.
+                    _lock_environment(environment)
                     existing = _existing_for_key(
                         environment, task_identifier, options.idempotency_key, now
                     )
                     if existing is not None:
                         return existing, True
+                prepared.run.number = reserve_run_numbers(environment, 1)
                 return _insert([prepared], now)[0], False
         except IntegrityError:
             # A concurrent trigger took the idempotency key first: answer with its run.

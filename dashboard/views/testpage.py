@@ -6,15 +6,17 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import messages
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.testpage_forms import (
     BLANK,
     TestRunForm,
+    editors_from_run,
     initial_from_run,
     initial_from_template,
     size_limits,
@@ -72,15 +74,17 @@ def test_tasks(request: HttpRequest, environment: Environment) -> HttpResponse:
     return render(request, template, context)
 
 
+@require_http_methods(["GET", "POST"])
 @environment_page
 def test_task(
     request: HttpRequest, environment: Environment, task_id: str
 ) -> HttpResponse:
-    """GET: the form, blank or loaded from `?run=` / `?template=`. POST: run the test."""
+    """GET: the form, loaded from `?run=` or `?template=`, blank with `?blank`, else with
+    the payload and metadata of the last test run (as Trigger.dev does). POST: run it."""
     task = _current_task(environment, task_id)
     if request.method == "POST":
         return _run_test(request, environment, task)
-    loaded_run = loaded_template = None
+    loaded_run = loaded_template = prefilled_from = None
     initial = dict(BLANK)
     if run_id := request.GET.get("run"):
         loaded_run = get_object_or_404(
@@ -90,6 +94,10 @@ def test_task(
     elif template_id := request.GET.get("template"):
         loaded_template = _template(environment, task, template_id)
         initial = initial_from_template(loaded_template)
+    elif "blank" not in request.GET:
+        prefilled_from = _test_runs(environment, task).first()
+        if prefilled_from is not None:
+            initial = editors_from_run(prefilled_from)
     form = _form(environment, task, initial=initial)
     context = _task_context(
         request,
@@ -98,6 +106,7 @@ def test_task(
         form,
         loaded_run=loaded_run,
         loaded_template=loaded_template,
+        prefilled_from=prefilled_from,
     )
     template = "dashboard/test_task.html"
     if request.htmx and not request.htmx.history_restore_request:
@@ -190,7 +199,11 @@ def template_rename(
         error = f"A template named “{name}” already exists for this task"
     if not error:
         template.name = name
-        template.save(update_fields=["name", "updated_at"])
+        try:
+            with transaction.atomic():
+                template.save(update_fields=["name", "updated_at"])
+        except IntegrityError:  # taken by a concurrent save or rename
+            error = f"A template named “{name}” already exists for this task"
     return _templates_answer(
         request,
         environment,
@@ -297,6 +310,13 @@ def _template_in_url(url: str | None) -> int | None:
     return int(values[0]) if values and values[0].isdigit() else None
 
 
+def _test_runs(environment: Environment, task: TaskDefinition):
+    """This task's test runs here, newest first (index run_env_task_test)."""
+    return Run.objects.filter(
+        environment=environment, task_identifier=task.slug, is_test=True
+    ).order_by("-created_at", "-id")
+
+
 def _task_url(environment: Environment, task: TaskDefinition) -> str:
     return reverse("dashboard:test-task", args=[environment.slug, task.slug])
 
@@ -343,6 +363,7 @@ def _task_context(
     *,
     loaded_run: Run | None = None,
     loaded_template: TestTemplate | None = None,
+    prefilled_from: Run | None = None,
     template_name: str = "",
     template_error: str | None = None,
 ) -> dict:
@@ -360,13 +381,9 @@ def _task_context(
             deployment__environment__in=environments,
         ).values_list("deployment__environment_id", flat=True)
     )
-    previous_runs = (
-        Run.objects.filter(
-            environment=environment, task_identifier=task.slug, is_test=True
-        )
-        .order_by("-created_at", "-id")
-        .only("friendly_id", "status", "created_at", "tags")[:PREVIOUS_RUNS]
-    )
+    previous_runs = _test_runs(environment, task).only(
+        "friendly_id", "status", "created_at", "tags"
+    )[:PREVIOUS_RUNS]
     context.update(
         form=form,
         editors=_editors(form),
@@ -381,6 +398,7 @@ def _task_context(
         previous_limit=PREVIOUS_RUNS,
         loaded_run=loaded_run,
         loaded_template=loaded_template,
+        prefilled_from=prefilled_from,
         template_error=template_error,
     )
     if template_name:

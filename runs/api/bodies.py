@@ -18,6 +18,15 @@ from runs.api.errors import ApiError
 TOO_LARGE = "Request body too large"
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(data: bytes | str):
+    """json.loads without NaN/Infinity (not JSON; they could not be answered back)."""
+    return json.loads(data, parse_constant=_reject_constant)
+
+
 def check_content_length(request: HttpRequest, limit: int) -> None:
     raw = request.META.get("CONTENT_LENGTH") or ""
     if not raw:
@@ -47,8 +56,8 @@ def read_json(request: HttpRequest, limit: int, *, required: bool = True) -> Any
             raise ApiError(400, "Request body is empty")
         return None
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        return loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "Invalid JSON") from None
 
 
@@ -88,8 +97,8 @@ def iter_ndjson(
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+            yield number, loads(line)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, f"Invalid JSON on line {number}") from None
 
 

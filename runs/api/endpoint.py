@@ -115,6 +115,8 @@ def api_endpoint(
                 return error_response(exc.status_code, exc.message)
             except InvalidCursor as exc:
                 return error_response(400, str(exc))
+            except OverflowError:  # e.g. a delay of 10^15 weeks
+                return error_response(400, "A number or duration is out of range")
             except OperationalError:
                 logger.exception("database error in %s", request.path)
                 return error_response(

@@ -32,11 +32,28 @@ class Executor:
     def alive(self) -> bool:
         return self.process.is_alive()
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, TypeError):
-            os.kill(self.process.pid, signal.SIGKILL)
+        """SIGKILL the attempt process and everything the task started (its group)."""
+        kill_group(self.pid)
         self.process.join(timeout=2)
         self.conn.close()
+
+    def exit_code(self) -> int | None:
+        self.process.join(timeout=1)
+        return self.process.exitcode
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        # Not (yet) a group leader: the process itself.
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(pid, signal.SIGKILL)
 
     def exit_code(self) -> int | None:
         self.process.join(timeout=1)
@@ -54,7 +71,7 @@ class Pool:
         parent_conn, child_conn = _context.Pipe()
         process = _context.Process(
             target=executor_main,
-            args=(child_conn, self.modules),
+            args=(child_conn, self.modules, os.getpid()),
             daemon=True,
             name="runwatch-attempt",
         )

@@ -581,6 +581,21 @@
     selectTab(next.dataset.tab, true);
   });
 
+  // Opening "Rename" puts the cursor in the name; Escape closes it again.
+  document.addEventListener("toggle", function (event) {
+    const rename = event.target;
+    if (!rename.matches || !rename.matches(".template-rename") || !rename.open) return;
+    const input = rename.querySelector("input[name=name]");
+    input.focus();
+    input.select();
+  }, true);
+  document.addEventListener("keydown", function (event) {
+    const rename = event.key === "Escape" && event.target.closest && event.target.closest(".template-rename[open]");
+    if (!rename) return;
+    rename.open = false;
+    rename.querySelector("summary").focus();
+  });
+
   // Loading a previous run or a template replaces the form: ask before dropping edits.
   document.addEventListener("htmx:confirm", function (event) {
     const source = event.detail.elt;
@@ -685,6 +700,7 @@
   }
 
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt); });
+  document.addEventListener("htmx:historyRestore", function () { init(document); });
   document.addEventListener("DOMContentLoaded", function () { init(document); });
 
   // For tests and the curious: the checker and formatter are pure functions.

@@ -192,3 +192,47 @@ def test_dashboard_is_not_csrf_exempt(alice, dev, make_run):
     client.force_login(alice)
     response = client.post(f"/env/dev/runs/{run.friendly_id}/cancel")
     assert response.status_code == 403
+
+
+def test_nan_and_absurd_nesting_are_invalid_json(api, dev, deploy):
+    deploy(dev, "a")
+    nan = api.post("/api/v1/tasks/a/trigger", raw='{"payload": NaN}')
+    assert nan.status_code == 400 and nan.json() == {"error": "Invalid JSON"}
+    deep = api.post(
+        "/api/v1/tasks/a/trigger",
+        raw='{"payload": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    )
+    assert deep.status_code == 400
+    assert Run.objects.count() == 0
+
+
+def test_unhandled_errors_are_a_json_500(api, dev, monkeypatch):
+    from runs.api.views import runs as run_views
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(run_views, "paginate", explode)
+    response = api.get("/api/v1/runs")
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal Server Error"}
+
+
+def test_expired_request_idempotency_answers_are_not_replayed_and_get_pruned(
+    api, dev, deploy
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.api.idempotency import prune_expired
+
+    deploy(dev, "a")
+    headers = {"x-trigger-request-idempotency-key": "old"}
+    first = api.post("/api/v1/tasks/a/trigger", {}, **headers).json()
+    IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    second = api.post("/api/v1/tasks/a/trigger", {}, **headers).json()
+    assert second["id"] != first["id"]
+    IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    assert prune_expired() == 1
+    assert not IdempotentRequest.objects.exists()

@@ -228,3 +228,18 @@ def test_public_token_may_trigger_only_its_tasks(dev, task):
     client = ApiClient(tokens.sign(claims, dev.api_key))
     assert client.post(f"/api/v1/tasks/{task}/trigger", {}).status_code == 200
     assert client.post("/api/v1/tasks/other/trigger", {}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("options", "status"),
+    [
+        ({"delay": "99999999999999w"}, 400),
+        ({"ttl": "99999999999999w"}, 400),
+        ({"maxAttempts": 10**30}, 400),
+        ({"priority": 1e300}, 200),  # clamped, like Trigger.dev
+        ({"maxDuration": 1e300}, 200),  # clamped to the maximum
+    ],
+)
+def test_absurd_numbers_are_refused_or_clamped_never_a_500(api, task, options, status):
+    response, body = trigger(api, task, {"options": options})
+    assert response.status_code == status, body

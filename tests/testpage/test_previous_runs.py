@@ -146,3 +146,31 @@ def test_loaded_delay_rounds_to_whole_seconds(signed_in, dev, make_run):
     )
     form = signed_in.get(f"{task_url()}?run={run.friendly_id}").context["form"]
     assert form["delay"].value() == "45s"
+
+
+def test_the_form_starts_from_the_last_test_runs_payload_and_metadata(
+    signed_in, dev, make_run
+):
+    make_run(dev, task="add", test=True, payload={"old": 1})
+    last = make_run(
+        dev, task="add", test=True, payload={"new": 2}, metadata={"m": 1}, tags=["t"]
+    )
+    make_run(dev, task="add", payload={"not": "a test"})
+    response = signed_in.get(task_url())
+    form = response.context["form"]
+    assert json.loads(form["payload"].value()) == {"new": 2}
+    assert json.loads(form["metadata"].value()) == {"m": 1}
+    assert form["tags"].value() == []  # options start from the defaults
+    assert response.context["prefilled_from"] == last
+    assert "Payload and metadata of the last test run" in response.content.decode()
+
+    blank = signed_in.get(f"{task_url()}?blank").context["form"]
+    assert blank["payload"].value() == "{}"
+    assert blank["metadata"].value() == "{}"
+
+
+def test_without_test_runs_the_form_starts_blank(signed_in, dev, make_run):
+    make_run(dev, task="add", payload={"not": "a test"})
+    response = signed_in.get(task_url())
+    assert response.context["form"]["payload"].value() == "{}"
+    assert response.context["prefilled_from"] is None

@@ -142,7 +142,7 @@ def test_the_form_offers_queues_versions_and_machines(signed_in, dev, deploy):
         (older.version, older.version),
     ]
     queues = dict(form.fields["queue"].choices)
-    assert queues[""] == "Task default (task/add)"
+    assert queues[""] == "Default (task/add)"
     assert queues["paused-one"] == "paused-one (paused)"
     assert "task/noop" in queues
     assert [value for value, _ in form.fields["machine"].choices][:3] == [

@@ -55,6 +55,22 @@ def test_nan_is_not_json(signed_in):
     )
 
 
+def test_numbers_too_large_for_a_float_are_refused(signed_in):
+    assert_rejected(
+        run_test(signed_in, payload='{"x": 1e400}'),
+        "payload",
+        "Invalid JSON: the number 1e400 is too large",
+    )
+
+
+def test_absurdly_deep_nesting_is_an_error_not_a_crash(signed_in):
+    assert_rejected(
+        run_test(signed_in, payload="[" * 100_000 + "]" * 100_000),
+        "payload",
+        "Invalid JSON: nested too deeply",
+    )
+
+
 def test_metadata_must_be_an_object(signed_in):
     assert_rejected(
         run_test(signed_in, metadata="[1, 2]"),

@@ -176,7 +176,11 @@ def create_batch_v3(request: ApiRequest) -> HttpResponse:
     return JsonResponse(answer, status=202)
 
 
-@api_endpoint("POST", public_tokens=True, max_body=lambda: 1_000 * _item_limit())
+@api_endpoint(
+    "POST",
+    public_tokens=True,
+    max_body=lambda: settings.RUNWATCH_API_BATCH_STREAM_MAX_BYTES,
+)
 def stream_batch_items(request: ApiRequest, batch_id: str) -> HttpResponse:
     """`POST /api/v3/batches/{id}/items`: NDJSON items, deduplicated by index."""
     content_type = request.content_type or ""

@@ -103,6 +103,8 @@ export const checks = {
     t.assert.equal(run.isCompleted, true);
     t.assert.ok(run.finishedAt instanceof Date);
     t.assert.equal((await runs.cancel(t.state.delayed)).id, t.state.delayed);
+    const polled = await runs.poll(t.state.delayed, { pollIntervalMs: 100 });
+    t.assert.equal(polled.status, "CANCELED");
   },
 
   async "runs.replay copies the run; with an edited payload it uses that"(t) {
