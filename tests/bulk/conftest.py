@@ -52,3 +52,15 @@ def prod_api(prod):
     from tests.api.conftest import ApiClient
 
     return ApiClient(prod.api_key)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The personas' default hasher costs a second per test; these tests never need it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    client.force_login(alice)
+    return client
