@@ -64,10 +64,8 @@ REPLAY_CHUNK = 500  # runs per transaction: payloads are loaded, so fewer
 # bulk actions, and the worker still claims, dispatches and records between passes.
 PASS_BUDGET = 0.4
 
-# RunFilter fields a bulk action may filter on, by the kind of value they take.
-LIST_FIELDS = ("status", "task", "tag", "version", "queue", "machine")
-TEXT_FIELDS = ("batch", "bulk_action", "schedule", "search")
-FLAG_FIELDS = ("root_only", "is_test")
+# RunFilter fields that make the time window, frozen into absolute from/to.
+WINDOW_FIELDS = frozenset({"period", "from_", "to"})
 
 
 # --- targets ---------------------------------------------------------------------
@@ -125,16 +123,16 @@ def target_from_filter(
     if start is not None and start > end:
         raise InvalidInput("The filter's time range is empty", field="filter")
     frozen: dict[str, str | list[str]] = {}
-    for name in LIST_FIELDS:
-        if cleaned.get(name):
-            frozen[name] = sorted(set(cleaned[name]))
-    for name in TEXT_FIELDS:
-        value = (cleaned.get(name) or "").strip()
-        if value:
-            frozen[name] = value
-    for name in FLAG_FIELDS:
-        if cleaned.get(name) is not None:
-            frozen[name] = "true" if cleaned[name] else "false"
+    for name in RunFilter.base_filters:
+        value = cleaned.get(name)
+        if name in WINDOW_FIELDS or value is None or value in ("", []):
+            continue
+        if isinstance(value, bool):
+            frozen[name] = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            frozen[name] = sorted(set(value))
+        else:
+            frozen[name] = str(value).strip()
     if start is not None:
         frozen["from"] = _iso(start)
     frozen["to"] = _iso(end)
@@ -205,6 +203,18 @@ def describe_filter(data: dict) -> str:
     ):
         if data.get(name):
             parts.append(f"{label} {data[name]}")
+    described = {"status", "task", "version", "queue", "machine", "tag", "batch"}
+    described |= {"bulk_action", "schedule", "search", "root_only", "is_test"}
+    for name, value in data.items():
+        if (
+            name in described
+            or name in ("from", "to")
+            or name not in RunFilter.base_filters
+        ):
+            continue
+        label = RunFilter.base_filters[name].label or name
+        shown = " or ".join(value) if isinstance(value, list) else value
+        parts.append(f"{label} is {shown}")
     if data.get("root_only") == "true":
         parts.append("Root runs only")
     if data.get("is_test") in ("true", "false"):
