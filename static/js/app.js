@@ -100,11 +100,17 @@
     area.remove();
   }
   document.addEventListener("click", function (event) {
-    const button = event.target.closest("[data-copy], [data-copy-target]");
+    const button = event.target.closest("[data-copy], [data-copy-target], [data-copy-url]");
     if (!button) return;
     event.preventDefault();
     event.stopPropagation();
-    if (button.dataset.copyTarget) {
+    if (button.dataset.copyUrl) {
+      // Secrets are fetched when copied rather than kept in the page.
+      fetch(button.dataset.copyUrl, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (text) { copyText(text, button); })
+        .catch(function () { toast("Could not copy the key.", "error"); });
+    } else if (button.dataset.copyTarget) {
       const source = document.querySelector(button.dataset.copyTarget);
       if (source) copyText(source.dataset.value || source.textContent, button);
     } else {
