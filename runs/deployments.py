@@ -10,22 +10,26 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, PositiveIntegerField, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from runs.lifecycle import record_events
+from realtime.publish import object_changed
+from runs.lifecycle import queue_runs
 from runs.models import (
     Deployment,
     DeploymentStatus,
     Environment,
     Queue,
     Run,
-    RunEvent,
-    RunEventKind,
     TaskDefinition,
 )
 from runs.statuses import RunStatus
+
+MIN_MAX_DURATION = 5  # seconds (Trigger.dev's minimum maxDuration)
 
 DEFAULT_RETRY = {
     "maxAttempts": 3,
@@ -70,7 +74,8 @@ def find_task(
     return tasks.filter(deployment__is_current=True).first()
 
 
-def _task_set_hash(specs: list[TaskSpec]) -> str:
+def task_set_hash(specs: list[TaskSpec]) -> str:
+    """Identifies a task set: equal sets are the same code, hence the same version."""
     canonical = json.dumps(
         sorted((asdict(s) for s in specs), key=lambda s: s["slug"]), sort_keys=True
     )
@@ -89,7 +94,7 @@ def _next_version(environment: Environment) -> str:
 def register_tasks(environment: Environment, specs: list[TaskSpec]) -> Deployment:
     """Make `specs` the environment's current task set; reuse the current deployment
     when nothing changed. Safe when several workers start at once."""
-    digest = _task_set_hash(specs)
+    digest = task_set_hash(specs)
     current = current_deployment(environment)
     if current and current.task_set_hash == digest:
         return current
@@ -109,9 +114,12 @@ def _create_deployment(
 ) -> Deployment:
     now = timezone.now()
     Environment.objects.select_for_update().get(pk=environment.pk)
-    Deployment.objects.filter(environment=environment, is_current=True).update(
-        is_current=False
-    )
+    previous = current_deployment(environment)
+    if previous and previous.task_set_hash == digest:  # registered while we waited
+        return previous
+    if previous:
+        Deployment.objects.filter(pk=previous.pk).update(is_current=False)
+        object_changed("deployment", previous.pk, environment.pk)
     deployment = Deployment.objects.create(
         environment=environment,
         version=_next_version(environment),
@@ -126,7 +134,7 @@ def _create_deployment(
             slug=s.slug,
             queue=s.queue_name,
             retry=s.retry,
-            max_duration=s.max_duration,
+            max_duration=_clamped_max_duration(s.max_duration),
             machine=s.machine,
             module=s.module,
             function=s.function,
@@ -142,51 +150,50 @@ def _create_deployment(
         if not created and queue.concurrency_limit != s.queue_concurrency_limit:
             queue.concurrency_limit = s.queue_concurrency_limit
             queue.save(update_fields=["concurrency_limit"])
-    release_pending_version(environment, [s.slug for s in specs], now)
+    release_pending_version(environment, specs, now)
+    object_changed("deployment", deployment.pk, environment.pk)
     return deployment
 
 
 def release_pending_version(
-    environment: Environment, task_slugs: list[str], now
+    environment: Environment, specs: list[TaskSpec], now: datetime
 ) -> int:
-    """PENDING_VERSION → QUEUED for runs of tasks the new deployment brings (one UPDATE)."""
-    waiting = list(
-        Run.objects.select_for_update()
-        .filter(
-            environment=environment,
-            status=RunStatus.PENDING_VERSION,
-            task_identifier__in=task_slugs,
+    """PENDING_VERSION → QUEUED for runs of the tasks a new deployment brings. A run
+    triggered before its task existed got placeholder options: it takes the task's
+    queue and max duration unless the trigger set them."""
+    moved = 0
+    for spec in specs:
+        waiting = list(
+            Run.objects.select_for_update()
+            .filter(
+                environment=environment,
+                status=RunStatus.PENDING_VERSION,
+                task_identifier=spec.slug,
+            )
+            .values_list("pk", "priority_ms")
         )
-        .values_list("pk", "priority_ms")
-    )
-    if not waiting:
-        return 0
-    ids = [pk for pk, _ in waiting]
-    Run.objects.filter(pk__in=ids, status=RunStatus.PENDING_VERSION).update(
-        status=RunStatus.QUEUED, queued_at=now, queue_timestamp=now, updated_at=now
-    )
-    _apply_priority(waiting, now)
-    record_events(
-        [
-            RunEvent(
-                run_id=pk,
-                environment_id=environment.pk,
-                kind=RunEventKind.STATUS,
-                status=RunStatus.QUEUED,
+        if not waiting:
+            continue
+        placeholder = f"task/{spec.slug}"
+        moved += len(
+            queue_runs(
+                waiting,
+                allowed_from=[RunStatus.PENDING_VERSION],
                 message="A deployment with this task is available",
-                created_at=now,
+                now=now,
+                queue=Case(
+                    When(queue=placeholder, then=Value(spec.queue_name)),
+                    default=F("queue"),
+                ),
+                max_duration=Coalesce(
+                    F("max_duration"),
+                    Value(_clamped_max_duration(spec.max_duration)),
+                    output_field=PositiveIntegerField(),
+                ),
             )
-            for pk in ids
-        ]
-    )
-    return len(ids)
+        )
+    return moved
 
 
-def _apply_priority(rows: list[tuple[int, int]], now) -> None:
-    from datetime import timedelta
-
-    for pk, priority_ms in rows:
-        if priority_ms:
-            Run.objects.filter(pk=pk).update(
-                queue_timestamp=now - timedelta(milliseconds=priority_ms)
-            )
+def _clamped_max_duration(seconds: int | None) -> int | None:
+    return None if seconds is None else max(MIN_MAX_DURATION, int(seconds))

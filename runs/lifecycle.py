@@ -8,11 +8,14 @@ published after commit.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from realtime.publish import run_changed
@@ -39,23 +42,25 @@ def transition(
     to: RunStatus | str,
     *,
     allowed_from: Iterable[str] | None = None,
+    where: Q | None = None,
     message: str = "",
     attributes: dict[str, Any] | None = None,
     **fields: Any,
 ) -> bool:
     """Move run `run_id` to status `to` if its current status is in `allowed_from`
-    (default: every status `to` may legally follow). Extra `fields` are written in
-    the same UPDATE. Returns False when the run was not in an allowed status, i.e.
-    someone else won the race.
+    (default: every status `to` may legally follow) and it matches `where` (e.g. the
+    worker and attempt that hold it). Extra `fields` are written in the same UPDATE.
+    Returns False when the run did not qualify, i.e. someone else won the race.
     """
     allowed = check_allowed(
         to, ALLOWED_FROM[to] if allowed_from is None else allowed_from
     )
     now = timezone.now()
+    runs = Run.objects.filter(pk=run_id, status__in=allowed)
+    if where is not None:
+        runs = runs.filter(where)
     with transaction.atomic():
-        updated = Run.objects.filter(pk=run_id, status__in=allowed).update(
-            status=to, updated_at=now, **fields
-        )
+        updated = runs.update(status=to, updated_at=now, **fields)
         if updated != 1:
             return False
         environment_id = Run.objects.values_list("environment_id", flat=True).get(
@@ -78,23 +83,27 @@ def transition_many(
     to: RunStatus | str,
     *,
     allowed_from: Iterable[str] | None = None,
+    where: Q | None = None,
     message: str = "",
     attributes: dict[str, Any] | None = None,
     per_run: dict[int, dict[str, Any]] | None = None,
     **fields: Any,
 ) -> list[int]:
-    """Set-based `transition`: lock the runs still in an allowed status, move them all
-    with one UPDATE (plus one bulk UPDATE for `per_run` values such as outputs) and
-    one bulk insert of events. Returns the ids that moved; the others lost a race.
+    """Set-based `transition`: lock the runs still in an allowed status (and matching
+    `where`), move them all with one UPDATE (plus one bulk UPDATE for `per_run` values
+    such as outputs) and one bulk insert of events. Returns the ids that moved; the
+    others lost a race.
     """
     allowed = check_allowed(
         to, ALLOWED_FROM[to] if allowed_from is None else allowed_from
     )
     now = timezone.now()
+    candidates = Run.objects.filter(pk__in=list(run_ids), status__in=allowed)
+    if where is not None:
+        candidates = candidates.filter(where)
     with transaction.atomic():
         rows = list(
-            Run.objects.select_for_update()
-            .filter(pk__in=list(run_ids), status__in=allowed)
+            candidates.select_for_update()
             .order_by("pk")
             .values_list("pk", "environment_id")
         )
@@ -161,7 +170,7 @@ def record_event(
     level: str = "",
     message: str = "",
     attributes: dict[str, Any] | None = None,
-    at=None,
+    at: datetime | None = None,
 ) -> RunEvent:
     """Write one history row for a run and publish it after commit."""
     event = RunEvent.objects.create(
@@ -174,9 +183,7 @@ def record_event(
         attributes=attributes or {},
         created_at=at or timezone.now(),
     )
-    publish_on_commit(run_id, environment_id, kind, event.pk)
-    if status == RunStatus.QUEUED:
-        notify_on_commit(QUEUE_CHANNEL)
+    _publish_on_commit([event])
     return event
 
 
@@ -184,27 +191,66 @@ def record_events(events: list[RunEvent]) -> None:
     """Bulk variant of record_event for set-based work (batch trigger, bulk cancel)."""
     if not events:
         return
-    created = RunEvent.objects.bulk_create(events)
-    for event in created:
-        publish_on_commit(event.run_id, event.environment_id, event.kind, event.pk)
-    if any(event.status == RunStatus.QUEUED for event in created):
+    _publish_on_commit(RunEvent.objects.bulk_create(events))
+
+
+def _publish_on_commit(events: list[RunEvent]) -> None:
+    publish_many_on_commit([(e.run_id, e.environment_id, e.kind, e.pk) for e in events])
+    if any(e.status == RunStatus.QUEUED for e in events):
         notify_on_commit(QUEUE_CHANNEL)
 
 
-def publish_on_commit(
-    run_id: int, environment_id: int, kind: str, event_id: int | None = None
-) -> None:
-    notify_on_commit(EVENTS_CHANNEL)
-    transaction.on_commit(
-        lambda: run_changed(
-            {
-                "run_id": run_id,
-                "environment_id": environment_id,
-                "kind": kind,
-                "event_id": event_id,
-            }
+def queue_runs(
+    rows: Iterable[tuple[int, int]],
+    *,
+    allowed_from: Iterable[str],
+    message: str,
+    now: datetime | None = None,
+    **fields: Any,
+) -> list[int]:
+    """Move runs to QUEUED, each at its place in the claim order: `rows` are
+    (run id, priority_ms) and a run with priority p is claimed as if it had been
+    queued p ms earlier. One set-based transition per distinct priority."""
+    now = now or timezone.now()
+    by_priority: dict[int, list[int]] = defaultdict(list)
+    for pk, priority_ms in rows:
+        by_priority[priority_ms].append(pk)
+    moved: list[int] = []
+    for priority_ms, ids in sorted(by_priority.items()):
+        moved += transition_many(
+            ids,
+            RunStatus.QUEUED,
+            allowed_from=allowed_from,
+            message=message,
+            queued_at=now,
+            queue_timestamp=now - timedelta(milliseconds=priority_ms),
+            **fields,
         )
-    )
+    return moved
+
+
+def publish_many_on_commit(events: list[tuple[int, int, str, int | None]]) -> None:
+    """Announce (run_id, environment_id, kind, event_id) changes after commit: one
+    on-commit callback and at most one NOTIFY, however many events (a batch of 1,000
+    runs must not queue 1,000 callbacks)."""
+    if not events:
+        return
+    changes = [
+        {
+            "run_id": run_id,
+            "environment_id": environment_id,
+            "kind": kind,
+            "event_id": event_id,
+        }
+        for run_id, environment_id, kind, event_id in events
+    ]
+    notify_on_commit(EVENTS_CHANNEL)
+    transaction.on_commit(lambda: _announce(changes))
+
+
+def _announce(changes: list[dict]) -> None:
+    for change in changes:
+        run_changed(change)
 
 
 # PostgreSQL wake-ups: workers LISTEN on QUEUE_CHANNEL (a run became QUEUED), each

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from runs.querysets import RunQuerySet
-from runs.statuses import RunStatus
+from runs.statuses import EXPIRABLE, HOLDING, UNFINISHED_SORTED, RunStatus
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -202,12 +203,23 @@ class Batch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     processing_completed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # What every item of a streamed batch (created first, items sent later) inherits.
+    parent = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resume_parent_on_completion = models.BooleanField(default=False)
+    # Items an idempotency key answered with an existing run: {index: run friendly id}.
+    cached_items = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
             models.Index(
                 fields=["environment", "-created_at", "-id"], name="batch_env_created"
-            )
+            ),
+            # the scheduler's sweep for batches whose runs have all finished
+            models.Index(
+                fields=["id"], condition=Q(status="PENDING"), name="batch_pending"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -337,6 +349,12 @@ class Run(models.Model):
             models.UniqueConstraint(
                 fields=["environment", "number"], name="run_unique_number"
             ),
+            # one run per batch item: streamed batch items are deduplicated by index
+            models.UniqueConstraint(
+                fields=["batch", "batch_index"],
+                condition=Q(batch__isnull=False, batch_index__isnull=False),
+                name="run_unique_batch_index",
+            ),
         ]
         # Every list filter pairs with the (created_at, id) keyset order, newest first.
         indexes = [
@@ -367,6 +385,18 @@ class Run(models.Model):
                 fields=["environment", "is_test", "-created_at", "-id"],
                 name="run_env_is_test",
             ),
+            # the Test page's "previous test runs" of one task
+            models.Index(
+                fields=["environment", "task_identifier", "-created_at", "-id"],
+                condition=Q(is_test=True),
+                name="run_env_task_test",
+            ),
+            # filter[batch]: a batch's runs, newest first
+            models.Index(
+                fields=["batch", "-created_at", "-id"],
+                condition=Q(batch__isnull=False),
+                name="run_batch_created",
+            ),
             # "root runs only"
             models.Index(
                 fields=["environment", "-created_at", "-id"],
@@ -390,18 +420,24 @@ class Run(models.Model):
             ),
             models.Index(
                 fields=["ttl_expires_at"],
-                condition=Q(status="QUEUED"),
+                condition=Q(status__in=EXPIRABLE),
                 name="run_due_ttl",
             ),
             models.Index(
                 fields=["heartbeat_at"],
-                condition=Q(status__in=["DEQUEUED", "EXECUTING"]),
+                condition=Q(status__in=HOLDING),
                 name="run_heartbeat",
             ),
             models.Index(
                 fields=["environment", "task_identifier"],
                 condition=Q(status="PENDING_VERSION"),
                 name="run_pending_version",
+            ),
+            # "does this batch still have an unfinished run?": one probe per batch
+            models.Index(
+                fields=["batch"],
+                condition=Q(status__in=UNFINISHED_SORTED),
+                name="run_unfinished_batch",
             ),
             # run id / idempotency key search
             models.Index(Lower("idempotency_key_user"), name="run_idempotency_user"),
@@ -461,6 +497,7 @@ class AttemptStatus(models.TextChoices):
     CANCELED = "CANCELED", "Canceled"
     CRASHED = "CRASHED", "Crashed"
     TIMED_OUT = "TIMED_OUT", "Timed out"
+    INTERRUPTED = "INTERRUPTED", "Interrupted"  # worker shut down; the run was requeued
 
 
 class Attempt(models.Model):
@@ -507,7 +544,15 @@ class RunEvent(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["run", "id"], name="runevent_run")]
+        indexes = [
+            models.Index(fields=["run", "id"], name="runevent_run"),
+            # pruning old metadata-change events (one per flush; see engine.retention)
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind="metadata"),
+                name="runevent_metadata_created",
+            ),
+        ]
 
 
 class BulkActionType(models.TextChoices):
@@ -516,10 +561,13 @@ class BulkActionType(models.TextChoices):
 
 
 class BulkActionStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
+    PENDING = "PENDING", "Pending"  # submitted, no worker has picked it up yet
     RUNNING = "RUNNING", "In progress"
     COMPLETED = "COMPLETED", "Completed"
     ABORTED = "ABORTED", "Aborted"
+
+
+ACTIVE_BULK_STATUSES = (BulkActionStatus.PENDING, BulkActionStatus.RUNNING)
 
 
 class BulkAction(models.Model):
@@ -538,12 +586,12 @@ class BulkAction(models.Model):
     )
     params = models.JSONField(
         default=dict
-    )  # the frozen filter (absolute times) or {"runIds": [...]}
+    )  # {"filter": {...}} with absolute times, or {"runIds": [...]}
     summary = models.TextField(blank=True)  # the filter in words
     use_current_version = models.BooleanField(default=True)  # replay only
     cursor = models.JSONField(
         null=True, blank=True
-    )  # keyset position of the next chunk
+    )  # where collecting / processing resumes (runs.bulk)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -556,7 +604,18 @@ class BulkAction(models.Model):
     )  # dashboard / api
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)  # or aborted at
+    aborted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    aborted_via = models.CharField(max_length=16, blank=True)  # dashboard / api
+    last_error = models.TextField(
+        blank=True
+    )  # why the last pass failed; retried on the next
     targeted = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
@@ -567,25 +626,54 @@ class BulkAction(models.Model):
         indexes = [
             models.Index(
                 fields=["environment", "-created_at", "-id"], name="bulk_env_created"
-            )
+            ),
+            # the scheduler's pass: which bulk actions still have work
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(status__in=["PENDING", "RUNNING"]),
+                name="bulk_active",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.friendly_id
 
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_BULK_STATUSES
+
+
+class BulkActionOutcome(models.TextChoices):
+    PENDING = "pending", "Not reached yet"  # in the frozen target set
+    SUCCEEDED = "succeeded", "Succeeded"  # canceled, or replayed as new_run
+    SKIPPED = "skipped", "Skipped"  # cancel: the run had already finished
+    FAILED = "failed", "Failed"  # replay: no new run could be made (see message)
+
 
 class BulkActionItem(models.Model):
-    """A run a bulk action touched: makes it idempotent per run and `filter[bulkAction]` findable."""
+    """One run of a bulk action's frozen target set: makes processing idempotent per
+    run, and its outcome makes touched runs `filter[bulkAction]` findable."""
 
+    # Both covered by the indexes below: fewer indexes to maintain while collecting.
     bulk_action = models.ForeignKey(
-        BulkAction, on_delete=models.CASCADE, related_name="items"
+        BulkAction, on_delete=models.CASCADE, related_name="items", db_index=False
     )
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="bulk_items")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="bulk_items", db_index=False
+    )
     new_run = models.ForeignKey(
         Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    outcome = models.CharField(max_length=16)  # succeeded / skipped / failed
-    created_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(
+        max_length=16,
+        choices=BulkActionOutcome.choices,
+        default=BulkActionOutcome.PENDING,
+    )
+    message = models.CharField(max_length=255, blank=True)  # why it failed
+    created_at = models.DateTimeField(
+        default=timezone.now
+    )  # when it joined the target set
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -593,7 +681,11 @@ class BulkActionItem(models.Model):
                 fields=["bulk_action", "run"], name="bulkitem_unique_run"
             )
         ]
-        indexes = [models.Index(fields=["run"], name="bulkitem_run")]
+        indexes = [
+            models.Index(fields=["run"], name="bulkitem_run"),
+            # processing order (keyset on id) and the bulk action page's runs
+            models.Index(fields=["bulk_action", "id"], name="bulkitem_bulk_order"),
+        ]
 
 
 class Packet(models.Model):
@@ -618,6 +710,8 @@ class Packet(models.Model):
 
 class TestTemplate(models.Model):
     """A saved Test page configuration, per task and environment."""
+
+    __test__ = False  # not a pytest class, despite the name
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+"
@@ -664,3 +758,5 @@ class IdempotentRequest(models.Model):
                 fields=["environment", "key"], name="request_unique_key"
             )
         ]
+        # pruning answers past their TTL
+        indexes = [models.Index(fields=["created_at"], name="request_created")]

@@ -26,13 +26,24 @@ from typing import Any
 
 from runs.deployments import DEFAULT_RETRY, TaskSpec
 
-METADATA_LIMIT = 262_144
 FLUSH_INTERVAL = 0.25
 _TASK_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 class MetadataTooLarge(ValueError):
-    pass
+    """Raised by a metadata call that would make the run's metadata exceed the limit
+    (256 KiB by default); the run fails without retrying."""
+
+
+class AbortTaskRunError(Exception):
+    """Raise it from a task to fail the run at once, without using the remaining
+    attempts (e.g. the payload can never succeed)."""
+
+
+def metadata_limit() -> int:
+    from django.conf import settings
+
+    return settings.RUNWATCH_METADATA_MAX_BYTES
 
 
 class TaskRunFailed(RuntimeError):
@@ -72,12 +83,17 @@ class Context:
         return self.run.is_test
 
 
+# One writer at a time on the pipe to the worker: the flusher thread, task threads
+# and the attempt's final result all send on it.
+send_lock = threading.Lock()
+
+
 class _RunChannel:
     """The attempt process's link to its worker (set only inside a run)."""
 
     def __init__(self, conn) -> None:
         self.conn = conn
-        self.lock = threading.Lock()
+        self.lock = send_lock
         self.pending_ops: dict[str, list[dict]] = {"self": [], "parent": [], "root": []}
         self.pending_logs: list[dict] = []
 
@@ -129,6 +145,7 @@ def _leave_run() -> None:
         _channel.flush()
     _channel = None
     _context = None
+    metadata._store = {}
 
 
 def current_context() -> Context | None:
@@ -189,9 +206,10 @@ class _Metadata(_MetadataTarget):
         if not changed:
             return self
         size = len(json.dumps(new, separators=(",", ":")).encode())
-        if size > METADATA_LIMIT:
+        limit = metadata_limit()
+        if size > limit:
             raise MetadataTooLarge(
-                f"Metadata exceeds maximum size of {METADATA_LIMIT} bytes ({size} bytes)"
+                f"Metadata exceeds maximum size of {limit} bytes ({size} bytes)"
             )
         self._store = new
         _channel.add_op("self", op)
@@ -308,6 +326,29 @@ class Task:
 
 _registry: dict[str, Task] = {}
 
+# Python spellings accepted in @task(retry=...), stored in Trigger.dev's names.
+_RETRY_KEYS = {
+    "max_attempts": "maxAttempts",
+    "factor": "factor",
+    "min_timeout_ms": "minTimeoutInMs",
+    "max_timeout_ms": "maxTimeoutInMs",
+    "randomize": "randomize",
+}
+
+
+def _retry_policy(retry: dict | None) -> dict:
+    policy = dict(DEFAULT_RETRY)
+    for key, value in (retry or {}).items():
+        name = _RETRY_KEYS.get(key, key)
+        if name not in DEFAULT_RETRY:
+            raise ValueError(
+                f"Unknown retry option {key!r} (use {', '.join(_RETRY_KEYS)})"
+            )
+        policy[name] = value
+    if not isinstance(policy["maxAttempts"], int) or policy["maxAttempts"] < 1:
+        raise ValueError("retry max_attempts must be an integer ≥ 1")
+    return policy
+
 
 def task(
     id: str,
@@ -318,10 +359,13 @@ def task(
     queue_concurrency_limit: int | None = None,
     machine: str = "small-1x",
 ) -> Callable[[Callable], Task]:
-    """Declare a task. `retry` follows Trigger.dev: maxAttempts, factor, minTimeoutInMs,
-    maxTimeoutInMs, randomize."""
+    """Declare a task. `retry`: max_attempts, factor, min_timeout_ms, max_timeout_ms,
+    randomize (Trigger.dev's camelCase names work too). `max_duration`: seconds of
+    compute per attempt (at least 5). `queue_concurrency_limit`: at most this many
+    runs of the queue execute at once, across all workers."""
     if not _TASK_ID.match(id):
         raise ValueError(f"Task id {id!r} must be kebab-case (e.g. 'email-sequence')")
+    policy = _retry_policy(retry)
 
     def decorate(function: Callable) -> Task:
         existing = _registry.get(id)
@@ -332,7 +376,7 @@ def task(
         t = Task(
             id=id,
             function=function,
-            retry={**DEFAULT_RETRY, **(retry or {})},
+            retry=policy,
             max_duration=max_duration,
             queue=queue,
             queue_concurrency_limit=queue_concurrency_limit,

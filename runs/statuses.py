@@ -76,6 +76,11 @@ FINISHED = frozenset(
 FAILED = frozenset({S.FAILED, S.CRASHED, S.SYSTEM_FAILURE, S.TIMED_OUT, S.INTERRUPTED})
 CANCELABLE = frozenset(set(S) - FINISHED)
 ACTIVE = CANCELABLE
+# Fixed orders for SQL built from sets: a partial index serves a query only when the
+# query repeats the index's condition, so both use these tuples.
+UNFINISHED_SORTED = tuple(sorted(ACTIVE))
+HOLDING = (S.DEQUEUED, S.EXECUTING, S.WAITING)  # a worker holds the run
+EXPIRABLE = (S.PENDING_VERSION, S.QUEUED)  # the TTL clock runs
 
 # Filter groups used by the dashboard, the API and bulk actions.
 GROUPS: dict[str, frozenset[str]] = {

@@ -6,9 +6,13 @@ UPDATE and creates their Attempt rows with one INSERT. Concurrent workers skip e
 other's locked rows, so a run is claimed exactly once. On SQLite the IMMEDIATE
 transaction already serializes writers, which makes the same code atomic.
 
-Paused queues are skipped. Queues with a concurrency limit are claimed separately
-under a lock on their Queue row, counting runs already DEQUEUED/EXECUTING per
-concurrency key (Trigger.dev: each concurrency key is its own copy of the queue).
+Paused queues are skipped (read in the claiming transaction, so a pause applies at
+once). Queues with a concurrency limit are claimed separately under a lock on their
+Queue row, counting runs already DEQUEUED/EXECUTING per concurrency key
+(Trigger.dev: each concurrency key is its own copy of the queue).
+A run past its TTL is never started (the scheduler expires it). A run locked to a
+version is only claimed by a worker whose task set is that version's; every other
+run is stamped with the claiming worker's own deployment.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    Exists,
     F,
+    OuterRef,
     Q,
     Value,
     When,
@@ -59,54 +65,70 @@ class ClaimedRun:
     version: str
     duration_ms: int
     batch_id: int | None
+    priority_ms: int
 
 
-_FIELDS = (
-    "pk",
-    "friendly_id",
-    "environment_id",
-    "task_identifier",
-    "payload",
-    "payload_type",
-    "metadata",
-    "tags",
-    "is_test",
-    "created_at",
-    "attempt_count",
-    "max_attempts",
-    "max_duration",
-    "queue",
-    "machine",
-    "version",
-    "duration_ms",
-    "batch_id",
-)
+# ClaimedRun field → Run column, for everything but the attempt's id.
+_COLUMNS = {
+    "pk": "pk",
+    "friendly_id": "friendly_id",
+    "environment_id": "environment_id",
+    "task": "task_identifier",
+    "payload": "payload",
+    "payload_type": "payload_type",
+    "metadata": "metadata",
+    "tags": "tags",
+    "is_test": "is_test",
+    "created_at": "created_at",
+    "attempt": "attempt_count",
+    "max_attempts": "max_attempts",
+    "max_duration": "max_duration",
+    "queue": "queue",
+    "machine": "machine",
+    "version": "version",
+    "duration_ms": "duration_ms",
+    "batch_id": "batch_id",
+    "priority_ms": "priority_ms",
+}
 
 
 @dataclass
 class ClaimRules:
     """What claiming needs besides the runs; a worker reloads it every second or so."""
 
-    special_queues: list[tuple[int, str, bool, int | None]]  # paused or limited
-    versions: dict[
-        int, tuple[int, str]
-    ]  # environment → current (deployment id, version)
+    limited_queues: list[tuple[int, str]]  # (environment, name) with a limit
+    # environment → the worker's own (deployment id, version) there
+    deployments: dict[int, tuple[int, str]]
+    # environment → versions with the worker's task set (runs locked to them are ours)
+    compatible_versions: dict[int, list[str]]
 
     @classmethod
-    def load(cls, environment_ids: list[int]) -> ClaimRules:
+    def load(cls, environment_ids: list[int], task_set_hash: str = "") -> ClaimRules:
+        own = Deployment.objects.filter(
+            environment_id__in=environment_ids, task_set_hash=task_set_hash
+        ).order_by("created_at", "id")
+        deployments: dict[int, tuple[int, str]] = {}
+        compatible: dict[int, list[str]] = {}
+        for pk, env_id, version in own.values_list("pk", "environment_id", "version"):
+            deployments[env_id] = (pk, version)  # the newest wins
+            compatible.setdefault(env_id, []).append(version)
         return cls(
-            special_queues=list(
-                Queue.objects.filter(environment_id__in=environment_ids)
-                .filter(Q(paused=True) | Q(concurrency_limit__isnull=False))
-                .values_list("environment_id", "name", "paused", "concurrency_limit")
+            limited_queues=list(
+                Queue.objects.filter(
+                    environment_id__in=environment_ids,
+                    concurrency_limit__isnull=False,
+                    paused=False,
+                ).values_list("environment_id", "name")
             ),
-            versions={
-                env_id: (pk, version)
-                for pk, env_id, version in Deployment.objects.filter(
-                    environment_id__in=environment_ids, is_current=True
-                ).values_list("pk", "environment_id", "version")
-            },
+            deployments=deployments,
+            compatible_versions=compatible,
         )
+
+    def version_filter(self) -> Q:
+        allowed = Q(lock_to_version="")
+        for env_id, versions in self.compatible_versions.items():
+            allowed |= Q(environment_id=env_id, lock_to_version__in=versions)
+        return allowed
 
 
 def claim_runs(
@@ -114,48 +136,63 @@ def claim_runs(
     environment_ids: list[int],
     task_ids: list[str],
     limit: int,
-    rules: ClaimRules | None = None,
+    rules: ClaimRules,
 ) -> list[ClaimedRun]:
+    """Claim up to `limit` runs for `worker_id`: DEQUEUED, attempt created."""
     if limit <= 0 or not task_ids or not environment_ids:
         return []
-    rules = rules or ClaimRules.load(environment_ids)
-    special = rules.special_queues
-    with transaction.atomic():
-        base = Run.objects.filter(
+    now = timezone.now()
+    base = (
+        Run.objects.filter(
             status=RunStatus.QUEUED,
             environment_id__in=environment_ids,
             task_identifier__in=task_ids,
         )
-        ids = _claim_unlimited(base, special, limit)
-        for env_id, name, paused, queue_limit in special:
+        .filter(Q(ttl_expires_at__isnull=True) | Q(ttl_expires_at__gt=now))
+        .filter(rules.version_filter())
+    )
+    if not base.exists():  # idle: no locks (on SQLite: no write transaction)
+        return []
+    with transaction.atomic():
+        ids = _claim_unlimited(base, limit)
+        for env_id, name in rules.limited_queues:
             if len(ids) >= limit:
                 break
-            if not paused:
-                ids += _claim_limited(base, env_id, name, queue_limit, limit - len(ids))
+            ids += _claim_limited(base, env_id, name, limit - len(ids))
         if not ids:
             return []
-        return _dequeue(ids, worker_id, rules.versions)
+        return _dequeue(ids, worker_id, rules.deployments, now)
 
 
-def _claim_unlimited(base, special, limit: int) -> list[int]:
-    qs = base
-    for env_id, name, _, _ in special:
-        qs = qs.exclude(environment_id=env_id, queue=name)
+def _claim_unlimited(base, limit: int) -> list[int]:
+    """Runs of queues with no limit and not paused, read fresh in this transaction:
+    a pause or a new limit applies to the very next claim."""
+    restricted = Queue.objects.filter(
+        environment_id=OuterRef("environment_id"), name=OuterRef("queue")
+    ).filter(Q(paused=True) | Q(concurrency_limit__isnull=False))
     return list(
-        qs.select_for_update(skip_locked=True)
+        base.exclude(Exists(restricted))
+        .select_for_update(skip_locked=True)
         .order_by("queue_timestamp", "id")
         .values_list("pk", flat=True)[:limit]
     )
 
 
-def _claim_limited(
-    base, env_id: int, name: str, queue_limit: int, want: int
-) -> list[int]:
+def _claim_limited(base, env_id: int, name: str, want: int) -> list[int]:
     in_queue = base.filter(environment_id=env_id, queue=name)
     if not in_queue.exists():
         return []
-    # Serialize claimers of this queue so two workers cannot both fill the last slot.
-    Queue.objects.select_for_update().filter(environment_id=env_id, name=name).first()
+    # Locking the Queue row serializes claimers of this queue, so two workers cannot
+    # both fill its last slot; its settings are read under that lock.
+    settings = (
+        Queue.objects.select_for_update()
+        .filter(environment_id=env_id, name=name)
+        .values_list("paused", "concurrency_limit")
+        .first()
+    )
+    if settings is None or settings[0] or settings[1] is None:
+        return []
+    queue_limit = settings[1]
     running = Counter(
         dict(
             Run.objects.filter(environment_id=env_id, queue=name, status__in=RUNNING)
@@ -179,72 +216,69 @@ def _claim_limited(
 
 
 def _dequeue(
-    ids: list[int], worker_id: str, versions: dict[int, tuple[int, str]]
+    ids: list[int],
+    worker_id: str,
+    deployments: dict[int, tuple[int, str]],
+    now: datetime,
 ) -> list[ClaimedRun]:
-    now = timezone.now()
     Run.objects.filter(pk__in=ids).update(
-        **_pin_versions(versions),
+        **_stamp_versions(deployments),
         status=RunStatus.DEQUEUED,
         attempt_count=F("attempt_count") + 1,
         started_at=Coalesce(F("started_at"), Value(now)),
         worker_id=worker_id,
         heartbeat_at=now,
         retry_at=None,
+        ttl_expires_at=None,  # the TTL bounds the wait for a first start only
         updated_at=now,
     )
     rows = list(
         Run.objects.filter(pk__in=ids)
         .order_by("queue_timestamp", "id")
-        .values_list(*_FIELDS)
+        .values_list(*_COLUMNS.values())
     )
+    claimed = [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
     attempts = Attempt.objects.bulk_create(
-        Attempt(run_id=row[0], number=row[10], worker_id=worker_id, started_at=now)
-        for row in rows
+        Attempt(
+            run_id=c["pk"], number=c["attempt"], worker_id=worker_id, started_at=now
+        )
+        for c in claimed
     )
     record_events(
         [
             RunEvent(
-                run_id=row[0],
-                environment_id=row[2],
+                run_id=c["pk"],
+                environment_id=c["environment_id"],
                 kind=RunEventKind.STATUS,
                 status=RunStatus.DEQUEUED,
-                message=f"Attempt {row[10]} dequeued by {worker_id}",
+                message=f"Attempt {c['attempt']} dequeued by {worker_id}",
                 created_at=now,
             )
-            for row in rows
+            for c in claimed
         ]
     )
     return [
-        ClaimedRun(
-            *row[:10],
-            attempt=row[10],
-            attempt_id=attempt.pk,
-            max_attempts=row[11],
-            max_duration=row[12],
-            queue=row[13],
-            machine=row[14],
-            version=row[15],
-            duration_ms=row[16],
-            batch_id=row[17],
-        )
-        for row, attempt in zip(rows, attempts, strict=True)
+        ClaimedRun(**c, attempt_id=attempt.pk)
+        for c, attempt in zip(claimed, attempts, strict=True)
     ]
 
 
-def _pin_versions(versions: dict[int, tuple[int, str]]) -> dict:
-    """Runs not locked to a version run on their environment's current deployment:
-    CASE expressions folded into the dequeue UPDATE."""
-    if not versions:
+def _stamp_versions(deployments: dict[int, tuple[int, str]]) -> dict:
+    """Runs not locked to a version record the deployment that executes them (the
+    claiming worker's, per environment): CASE expressions in the dequeue UPDATE."""
+    if not deployments:
         return {}
-    unpinned = [(env_id, Q(environment_id=env_id, version="")) for env_id in versions]
+    unlocked = [
+        (env_id, Q(environment_id=env_id, lock_to_version="")) for env_id in deployments
+    ]
     return {
         "deployment_id": Case(
-            *[When(q, then=Value(versions[env_id][0])) for env_id, q in unpinned],
+            *[When(q, then=Value(deployments[env_id][0])) for env_id, q in unlocked],
             default=F("deployment_id"),
             output_field=BigIntegerField(),
         ),
         "version": Case(
-            *[When(q, then=Value(versions[env_id][1])) for env_id, q in unpinned],
+            *[When(q, then=Value(deployments[env_id][1])) for env_id, q in unlocked],
             default=F("version"),
             output_field=CharField(),
         ),

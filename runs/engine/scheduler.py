@@ -5,88 +5,75 @@ rows with SKIP LOCKED and moves them with a guarded, set-based transition).
 - WAITING runs whose retry time has come → QUEUED
 - QUEUED / PENDING_VERSION runs past their TTL → EXPIRED
 - runs whose worker stopped heart-beating → QUEUED again (attempts left) or CRASHED
+- batches whose runs have all finished → COMPLETED
 - pending bulk actions advance by one chunk
+
+Each sweep first looks without locking, so an idle system (and SQLite, where every
+write transaction locks the whole file) pays one cheap indexed read per sweep.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from runs import bulk
-from runs.lifecycle import transition_many
+from runs.engine.batches import settle_batches
+from runs.lifecycle import queue_runs, transition_many
 from runs.models import Attempt, AttemptStatus, Run
-from runs.statuses import RunStatus
+from runs.statuses import EXPIRABLE, HOLDING, RunStatus
 
 CHUNK = 500
 
 
 def tick() -> int:
     """One pass of every schedule; returns how many runs changed."""
-    return (
+    changed = (
         promote_due(RunStatus.DELAYED, "delay_until", "Delay elapsed")
         + promote_due(RunStatus.WAITING, "retry_at", "Retrying")
         + expire_ttl()
         + recover_stale()
         + bulk.run_pending_bulk_actions()
     )
-
-
-def _due(status: str, field: str, now) -> list[tuple[int, int]]:
-    with transaction.atomic():
-        return list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(status=status, **{f"{field}__lte": now})
-            .order_by(field)
-            .values_list("pk", "priority_ms")[:CHUNK]
-        )
+    settle_batches()
+    return changed
 
 
 def promote_due(status: str, field: str, message: str) -> int:
     now = timezone.now()
-    rows = _due(status, field, now)
-    if not rows:
+    due = Run.objects.filter(status=status, **{f"{field}__lte": now})
+    if not due.exists():
         return 0
-    by_priority: dict[int, list[int]] = defaultdict(list)
-    for pk, priority_ms in rows:
-        by_priority[priority_ms].append(pk)
-    moved = 0
-    for priority_ms, ids in by_priority.items():
-        moved += len(
-            transition_many(
-                ids,
-                RunStatus.QUEUED,
-                allowed_from=[status],
-                message=message,
-                queued_at=now,
-                queue_timestamp=now - timedelta(milliseconds=priority_ms),
-                retry_at=None,
+    with transaction.atomic():
+        rows = list(
+            due.select_for_update(skip_locked=True)
+            .order_by(field)
+            .values_list("pk", "priority_ms")[:CHUNK]
+        )
+        return len(
+            queue_runs(
+                rows, allowed_from=[status], message=message, now=now, retry_at=None
             )
         )
-    return moved
 
 
 def expire_ttl() -> int:
     now = timezone.now()
+    due = Run.objects.filter(status__in=EXPIRABLE, ttl_expires_at__lte=now)
+    if not due.exists():
+        return 0
     with transaction.atomic():
         ids = list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(
-                status__in=[RunStatus.QUEUED, RunStatus.PENDING_VERSION],
-                ttl_expires_at__lte=now,
-            )
-            .values_list("pk", flat=True)[:CHUNK]
+            due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:CHUNK]
         )
-        if not ids:
-            return 0
         return len(
             transition_many(
                 ids,
                 RunStatus.EXPIRED,
+                allowed_from=EXPIRABLE,
                 message="Run was not started before its TTL",
                 expired_at=now,
                 finished_at=now,
@@ -94,51 +81,55 @@ def expire_ttl() -> int:
         )
 
 
+WORKER_LOST = {
+    "name": "WorkerLost",
+    "message": "The worker running this attempt stopped responding",
+    "stack": "",
+}
+
+
 def recover_stale() -> int:
-    """Runs held by a worker that stopped heart-beating (killed, lost its database)."""
+    """Runs held by a worker that stopped heart-beating (killed, lost its database):
+    their open attempt becomes CRASHED, the run goes back to the queue while attempts
+    remain, else it is CRASHED."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.RUNWATCH_HEARTBEAT_TIMEOUT_SECONDS)
+    stale = Run.objects.filter(status__in=HOLDING, heartbeat_at__lt=cutoff).exclude(
+        worker_id=""
+    )
+    if not stale.exists():
+        return 0
     with transaction.atomic():
         rows = list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(
-                status__in=[RunStatus.DEQUEUED, RunStatus.EXECUTING, RunStatus.WAITING],
-                heartbeat_at__lt=cutoff,
-            )
-            .exclude(worker_id="")
-            .values_list("pk", "attempt_count", "max_attempts", "worker_id")[:CHUNK]
+            stale.select_for_update(skip_locked=True).values_list(
+                "pk", "attempt_count", "max_attempts", "priority_ms"
+            )[:CHUNK]
         )
-        if not rows:
-            return 0
-        retry = [pk for pk, count, limit, _ in rows if count < limit]
-        final = [pk for pk, count, limit, _ in rows if count >= limit]
-        Attempt.objects.filter(
-            run_id__in=[r[0] for r in rows], completed_at__isnull=True
-        ).update(status=AttemptStatus.CRASHED, completed_at=now)
-        error = {
-            "name": "WorkerLost",
-            "message": "The worker running this attempt stopped responding",
-            "stack": "",
-        }
-        moved = transition_many(
-            retry,
-            RunStatus.QUEUED,
-            message="Worker lost, retrying",
-            attributes={"error": error},
-            queued_at=now,
-            queue_timestamp=now,
-            worker_id="",
-            heartbeat_at=None,
-            error=error,
-        )
-        moved += transition_many(
-            final,
-            RunStatus.CRASHED,
-            message="Worker lost and no attempts left",
-            attributes={"error": error},
-            finished_at=now,
-            worker_id="",
-            heartbeat_at=None,
-            error=error,
-        )
+        return _recover(rows, now)
+
+
+def _recover(rows: list[tuple[int, int, int, int]], now: datetime) -> int:
+    Attempt.objects.filter(
+        run_id__in=[r[0] for r in rows], completed_at__isnull=True
+    ).update(status=AttemptStatus.CRASHED, completed_at=now, error=WORKER_LOST)
+    lost = {
+        "allowed_from": HOLDING,
+        "attributes": {"error": WORKER_LOST},
+        "worker_id": "",
+        "heartbeat_at": None,
+        "error": WORKER_LOST,
+    }
+    moved = queue_runs(
+        [(pk, priority) for pk, count, limit, priority in rows if count < limit],
+        message="Worker lost, retrying",
+        now=now,
+        **lost,
+    )
+    moved += transition_many(
+        [pk for pk, count, limit, _ in rows if count >= limit],
+        RunStatus.CRASHED,
+        message="Worker lost and no attempts left",
+        finished_at=now,
+        **lost,
+    )
     return len(moved)

@@ -1,9 +1,12 @@
 """The worker: claims runs, hands each to an attempt process, writes what happens.
 
 One thread drives everything with `multiprocessing.connection.wait` over the attempt
-processes' pipes and the wake-ups, so there is no lock to reason about. Database
-writes from attempts (metadata, logs, outcomes) go through this thread, batched:
-attempt processes never connect to the database.
+processes' pipes and the wake-ups, so there is no lock to reason about. Attempt
+processes never touch the database: what they send (metadata, logs, child triggers,
+results) is read into memory first (`inbox`, `outcomes`) and written afterwards,
+batched. A database error leaves both in place to be written on the next pass, so
+an outage delays writes but loses nothing; if it outlasts the lease (lease.py) the
+running attempts are stopped and their runs recovered.
 """
 
 from __future__ import annotations
@@ -15,57 +18,69 @@ import secrets
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection
+from django.db.models import Q
 from django.utils import timezone
 
 from realtime.publish import subscribe, unsubscribe
 from runs import packets, sdk
-from runs.deployments import register_tasks
-from runs.engine import outcomes, requests, scheduler
+from runs.deployments import register_tasks, task_set_hash
+from runs.engine import outcomes, requests, retention, scheduler
 from runs.engine.claims import ClaimedRun, ClaimRules, claim_runs
+from runs.engine.lease import Lease
+from runs.engine.outcomes import REQUEUE, Finished, Outcome
 from runs.engine.pool import Executor, Pool
 from runs.engine.registry import discover_tasks, task_modules
 from runs.engine.wakeup import QueueListener, Wakeup, connect_listener
 from runs.errors import RunError
 from runs.lifecycle import transition, transition_many
 from runs.models import Environment, Packet, Run
-from runs.statuses import RunStatus
+from runs.statuses import FINISHED, HOLDING, RunStatus
 
 logger = logging.getLogger("runwatch.worker")
 
-CHECK_INTERVAL = (
-    0.2  # cancel / max duration / child checks: a cancel lands within ~0.3 s
-)
-HEARTBEAT_INTERVAL = 5.0
+CHECK_INTERVAL = 0.2  # cancel / max duration / child checks: a cancel lands in ~0.3 s
 SCHEDULE_INTERVAL = 0.5
+HOUSEKEEPING_INTERVAL = 60.0
 ENVIRONMENT_REFRESH = 30.0
-RULES_REFRESH = 1.0  # paused queues, concurrency limits, current versions
-HOLDING = (RunStatus.DEQUEUED, RunStatus.EXECUTING, RunStatus.WAITING)
+RULES_REFRESH = 1.0  # paused queues, concurrency limits, versions
+REQUESTS = ("trigger", "batch", "wait")
 
 
-@dataclass
+@dataclass(eq=False)
 class Active:
+    """An attempt being executed (or waiting for a child run) by this worker."""
+
     claim: ClaimedRun
     executor: Executor
     started: float
     deadline: float | None
+    worker_id: str
     waiting_for: str | None = None
     wait_started: float = 0.0
+    log_lines: int = 0
 
-    def finished(self, **outcome) -> outcomes.Finished:
+    def finished(self, **outcome) -> Finished:
         elapsed = int((time.monotonic() - self.started) * 1000)
-        return outcomes.Finished(
+        return Finished(
             run_id=self.claim.pk,
             attempt_id=self.claim.attempt_id,
             attempt=self.claim.attempt,
             max_attempts=self.claim.max_attempts,
             duration_ms=self.claim.duration_ms + elapsed,
+            worker_id=self.worker_id,
+            priority_ms=self.claim.priority_ms,
             **outcome,
         )
+
+    @property
+    def held(self) -> Q:
+        return Q(worker_id=self.worker_id, attempt_count=self.claim.attempt)
 
 
 class Worker:
@@ -77,35 +92,37 @@ class Worker:
         modules: list[str] | None = None,
         run_scheduler: bool = True,
         worker_id: str | None = None,
+        shutdown_grace: float = 0.0,
     ) -> None:
         self.concurrency = concurrency
         self.environment_slugs = environments
         self.modules = task_modules(modules)
         self.run_scheduler = run_scheduler
+        self.shutdown_grace = shutdown_grace
         self.worker_id = (
             worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         )
         self.pool = Pool(self.modules)
+        self.lease = Lease(self.worker_id)
         self.active: dict[Executor, Active] = {}
-        self.completed: list[outcomes.Finished] = []
+        self.inbox: deque[tuple[Active, tuple]] = deque()
+        self.outcomes: list[Outcome] = []
         self.wakeup = Wakeup()
         self.listener: QueueListener | None = None
         self.stopping = threading.Event()
         self.ready = threading.Event()
+        self.draining = False
+        self.drain_deadline = 0.0
         self.tasks: dict[str, sdk.Task] = {}
+        self.task_hash = ""
         self.environments: dict[int, str] = {}
-        self._due = {
-            "check": 0.0,
-            "heartbeat": 0.0,
-            "schedule": 0.0,
-            "poll": 0.0,
-            "envs": 0.0,
-            "listen": 0.0,
-            "rules": 0.0,
-        }
+        self.rules = ClaimRules([], {}, {})
+        self._due = dict.fromkeys(
+            ("check", "schedule", "housekeeping", "poll", "envs", "listen", "rules"),
+            0.0,
+        )
         self._poked = True
-        self.rules: ClaimRules | None = None
-        self.batches_touched: set[int] = set()
+        self._db_down_since: float | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -113,20 +130,34 @@ class Worker:
         """Run until `stop()` is called (from another thread or a signal handler)."""
         self.setup()
         try:
-            while not self.stopping.is_set():
+            while not self._should_exit():
                 self._guarded_step()
         finally:
             self.shutdown()
 
-    def stop(self) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; give running attempts `grace` seconds (default: the
+        worker's shutdown_grace) to finish, then requeue the rest. A second call
+        stops at once."""
+        now = time.monotonic()
+        if self.draining:
+            self.drain_deadline = now
+        else:
+            self.draining = True
+            self.drain_deadline = now + (
+                self.shutdown_grace if grace is None else grace
+            )
         self.stopping.set()
         self.wakeup.set()
 
     def setup(self) -> None:
         self.tasks = discover_tasks(self.modules)
+        self.task_hash = task_set_hash([t.spec for t in self.tasks.values()])
         self._refresh_environments()
+        self.rules = ClaimRules.load(list(self.environments), self.task_hash)
         self.pool.prefill(min(self.concurrency, 2))
         subscribe(self._on_local_change)
+        self.lease.start_guard(self.wakeup.set)
         logger.info(
             "worker %s: %d tasks, %d environments, concurrency %d",
             self.worker_id,
@@ -137,17 +168,42 @@ class Worker:
         self.ready.set()
 
     def shutdown(self) -> None:
+        """Requeue what is still running, write what is pending, release everything."""
+        self.lease.stop_guard()
         unsubscribe(self._on_local_change)
-        try:
-            self._write_completions()
-            self._requeue_active("Worker shut down")
-        except DatabaseError:
-            logger.exception("could not release runs on shutdown")
+        for active in list(self.active.values()):
+            self._stop(active)
+            self._record(active, REQUEUE, reason="Worker shut down")
+        self._write_pending(tries=3)
         self.pool.close()
         if self.listener:
             self.listener.close()
         self.wakeup.close()
         connection.close()
+
+    def _should_exit(self) -> bool:
+        return self.draining and (
+            not self.active or time.monotonic() >= self.drain_deadline
+        )
+
+    def _write_pending(self, tries: int) -> None:
+        for attempt in range(tries):
+            try:
+                self._process_inbox()
+                self._write_outcomes()
+                return
+            except (DatabaseError, InterfaceError) as exc:
+                connection.close()
+                if attempt == tries - 1:
+                    logger.error(
+                        "worker %s exits with %d unwritten outcomes (%s); their runs "
+                        "are recovered after the heartbeat timeout",
+                        self.worker_id,
+                        len(self.outcomes),
+                        exc,
+                    )
+                else:
+                    time.sleep(1)
 
     def _refresh_environments(self) -> None:
         envs = Environment.objects.all()
@@ -168,65 +224,95 @@ class Worker:
     def _guarded_step(self) -> None:
         try:
             self.step()
-        except (DatabaseError, InterfaceError):
-            logger.exception("database error in worker loop; retrying in 1 s")
-            connection.close()
-            if self.listener:
-                self.listener.close()
-                self.listener = None
-            time.sleep(1)
+        except (DatabaseError, InterfaceError) as exc:
+            self._database_failed(exc)
         except Exception:  # a bug must not take the worker (and its runs) down
             logger.exception("unexpected error in worker loop")
             time.sleep(0.5)
+        else:
+            if self._db_down_since is not None:
+                logger.warning(
+                    "worker %s: database is back after %.1fs",
+                    self.worker_id,
+                    time.monotonic() - self._db_down_since,
+                )
+                self._db_down_since = None
+
+    def _database_failed(self, exc: Exception) -> None:
+        if self._db_down_since is None:
+            self._db_down_since = time.monotonic()
+            logger.error(
+                "worker %s: database error (%s); %d writes kept, retrying every second",
+                self.worker_id,
+                exc,
+                len(self.inbox) + len(self.outcomes),
+            )
+        with contextlib.suppress(Exception):
+            connection.close()
+        if self.listener:
+            self.listener.close()
+            self.listener = None
+        self._read_ready(timeout=0.5 if self.draining else 1.0)
 
     def step(self) -> None:
+        self._read_ready(timeout=self._timeout())
+        self._process_inbox()
+        self._write_outcomes()
+        self._periodic()
+        self._claim()
+
+    def _read_ready(self, timeout: float) -> None:
+        """Wait for messages or wake-ups and read them into memory (no database)."""
         by_conn = {executor.conn: executor for executor in self.active}
         sources = [*by_conn, self.wakeup]
         if self.listener:
             sources.append(self.listener)
-        for source in wait(sources, timeout=self._timeout()):
+        for source in wait(sources, timeout=timeout):
             if source is self.wakeup:
                 self.wakeup.drain()
                 self._poked = True
             elif source is self.listener:
-                self.listener.drain()
+                try:
+                    self.listener.drain()
+                except Exception:  # the LISTEN connection died: reconnect later
+                    self.listener.close()
+                    self.listener = None
                 self._poked = True
             else:
-                self._receive(by_conn[source])
-        self._write_completions()
-        self._periodic()
-        self._claim()
+                self._read(by_conn[source])
 
     def _timeout(self) -> float:
-        if self._poked and self._free_slots() > 0:
+        if self.inbox or self.outcomes:
             return 0
-        now = time.monotonic()
-        due = [self._due["poll"], self._due["heartbeat"]]
+        if self._poked and self._free_slots() > 0 and not self.draining:
+            return 0
+        due = [self._due["poll"], self._due["schedule"], self._due["rules"]]
+        due.append(self.lease.renewed_at + self.lease.interval)
         if self.active:
             due.append(self._due["check"])
-        due.append(self._due["schedule"])
-        return max(0.0, min(due) - now)
+        if self.draining:
+            due.append(self.drain_deadline)
+        return max(0.0, min(due) - time.monotonic())
 
     def _periodic(self) -> None:
         now = time.monotonic()
         if self.active and now >= self._due["check"]:
             self._check_active()
             self._due["check"] = now + CHECK_INTERVAL
-        if now >= self._due["heartbeat"]:
-            self._heartbeat()
-            self._due["heartbeat"] = now + HEARTBEAT_INTERVAL
+        if now >= self.lease.renewed_at + self.lease.interval:
+            self.lease.renew(a.claim.pk for a in self.active.values())
         if now >= self._due["schedule"]:
             if self.run_scheduler and scheduler.tick():
                 self._poked = True
-            outcomes.settle_batches(self.batches_touched)
-            self.batches_touched = set()
             self._due["schedule"] = now + SCHEDULE_INTERVAL
+        if self.run_scheduler and now >= self._due["housekeeping"]:
+            retention.prune_metadata_events()
+            self._due["housekeeping"] = now + HOUSEKEEPING_INTERVAL
         if now >= self._due["rules"]:
-            self.rules = ClaimRules.load(list(self.environments))
+            self.rules = ClaimRules.load(list(self.environments), self.task_hash)
             self._due["rules"] = now + RULES_REFRESH
         if now >= self._due["envs"]:
-            if self._due["envs"]:
-                self._refresh_environments()
+            self._refresh_environments()
             self._due["envs"] = now + ENVIRONMENT_REFRESH
         if (
             self.listener is None
@@ -235,6 +321,7 @@ class Worker:
         ):
             self.listener = connect_listener()
             self._due["listen"] = now + 5
+            self._poked = True  # runs may have been queued while we were not listening
 
     def _poll_interval(self) -> float:
         return 2.0 if self.listener else 0.1
@@ -249,7 +336,7 @@ class Worker:
     def _claim(self) -> None:
         now = time.monotonic()
         free = self._free_slots()
-        if free <= 0 or not (self._poked or now >= self._due["poll"]):
+        if self.draining or free <= 0 or not (self._poked or now >= self._due["poll"]):
             return
         self._poked = False
         self._due["poll"] = now + self._poll_interval()
@@ -258,6 +345,7 @@ class Worker:
         )
         if not claimed:
             return
+        self.lease.claimed(now)
         if len(claimed) == free:
             self._poked = True  # there may be more: claim again as soon as a slot frees
         started = set(
@@ -265,6 +353,7 @@ class Worker:
                 [c.pk for c in claimed],
                 RunStatus.EXECUTING,
                 allowed_from=[RunStatus.DEQUEUED],
+                where=Q(worker_id=self.worker_id),
                 message="Attempt started",
                 heartbeat_at=timezone.now(),
             )
@@ -272,28 +361,36 @@ class Worker:
         for claim in claimed:
             if claim.pk in started:
                 self._dispatch(claim)
-            else:
-                outcomes.close_canceled(
-                    outcomes.Finished(
-                        claim.pk,
-                        claim.attempt_id,
-                        claim.attempt,
-                        claim.max_attempts,
-                        claim.duration_ms,
-                    )
+            else:  # canceled between the claim and the start
+                self.outcomes.append(
+                    Outcome(self._not_started(claim), RunStatus.CANCELED)
                 )
+
+    def _not_started(self, claim: ClaimedRun) -> Finished:
+        return Finished(
+            claim.pk,
+            claim.attempt_id,
+            claim.attempt,
+            claim.max_attempts,
+            claim.duration_ms,
+            self.worker_id,
+            claim.priority_ms,
+        )
 
     def _dispatch(self, claim: ClaimedRun) -> None:
         executor = self.pool.take()
-        max_duration = claim.max_duration or self.tasks[claim.task].max_duration
+        max_duration = claim.max_duration
         now = time.monotonic()
-        self.active[executor] = Active(
+        active = Active(
             claim=claim,
             executor=executor,
             started=now,
             deadline=now + max_duration if max_duration else None,
+            worker_id=self.worker_id,
         )
-        executor.conn.send(("run", self._attempt_info(claim)))
+        self.active[executor] = active
+        self._track()
+        self._send(active, ("run", self._attempt_info(claim)))
 
     def _attempt_info(self, claim: ClaimedRun) -> dict:
         return {
@@ -321,21 +418,91 @@ class Worker:
             return None
         return packets.decode_packet(bytes(packet.data).decode(), packet.content_type)
 
+    def _track(self) -> None:
+        """Tell the lease guard which processes hold runs."""
+        self.lease.holding(a.executor.pid for a in self.active.values())
+
     # --- messages from attempt processes -----------------------------------------------
 
-    def _receive(self, executor: Executor) -> None:
+    def _read(self, executor: Executor) -> None:
         active = self.active.get(executor)
+        if active is None:
+            return
         try:
             while executor.conn.poll():
                 message = executor.conn.recv()
-                if active is None:
-                    continue
-                self._handle(active, message)
-                if message[0] in ("done", "failed"):
+                kind = message[0]
+                if kind == "done":
+                    self._release(active)
+                    self._completed(active, message[1])
                     return
+                if kind == "failed":
+                    self._release(active)
+                    task = self.tasks.get(active.claim.task)
+                    self._record(
+                        active,
+                        RunStatus.FAILED,
+                        error=message[1],
+                        retry_policy=task.retry if task else {},
+                    )
+                    return
+                if kind == "flush":
+                    message = self._cap_logs(active, message)
+                self.inbox.append((active, message))
         except (EOFError, OSError):
-            if active is not None and self.active.pop(executor, None) is not None:
-                self._crashed(active)
+            if self.active.pop(executor, None) is not None:
+                self._track()
+                self._process_died(active)
+
+    def _completed(self, active: Active, output: str | None) -> None:
+        limit = settings.RUNWATCH_OUTPUT_MAX_BYTES
+        if output is not None and len(output.encode()) > limit:
+            error = {
+                "name": "OutputTooLarge",
+                "message": f"Output exceeds maximum size of {limit} bytes",
+                "stack": "",
+            }
+            self._record(active, RunStatus.FAILED, error=error, retry_policy={})
+        else:
+            self._record(active, RunStatus.COMPLETED, output=output)
+
+    def _cap_logs(self, active: Active, message: tuple) -> tuple:
+        kind, ops, logs = message
+        limit = settings.RUNWATCH_MAX_LOG_LINES_PER_ATTEMPT
+        room = max(0, limit - active.log_lines)
+        active.log_lines += len(logs)
+        if len(logs) <= room:
+            return message
+        kept = logs[:room]
+        if active.log_lines - len(logs) <= limit:  # tell once
+            kept.append(
+                {
+                    "level": "warn",
+                    "message": f"Log limit of {limit} lines per attempt reached; "
+                    "further lines are dropped",
+                    "attributes": {},
+                }
+            )
+        return (kind, ops, kept)
+
+    def _process_inbox(self) -> None:
+        """Write metadata and logs, answer child triggers and waits, in order. A
+        database error stops here and keeps the rest for the next pass."""
+        while self.inbox:
+            active, message = self.inbox[0]
+            try:
+                self._handle(active, message)
+            except (DatabaseError, InterfaceError):
+                raise
+            except Exception:
+                logger.exception(
+                    "could not handle %r from run %s", message[0], active.claim.pk
+                )
+                if message[0] in REQUESTS:
+                    self._send(
+                        active, ("error", "Runwatch could not handle the request")
+                    )
+            self.inbox.popleft()
 
     def _handle(self, active: Active, message: tuple) -> None:
         kind = message[0]
@@ -347,15 +514,6 @@ class Worker:
             self._answer(active, lambda: self._trigger(active, message))
         elif kind == "wait":
             self._wait(active, message[1])
-        elif kind == "done":
-            self._release(active)
-            self.completed.append(active.finished(output=message[1]))
-        elif kind == "failed":
-            self._release(active)
-            result = active.finished(error=message[1])
-            task = self.tasks.get(active.claim.task)
-            outcomes.fail(result, task.retry if task else {})
-            self._poked = True
 
     def _trigger(self, active: Active, message: tuple):
         parent = requests.parent_run(active.claim.pk)
@@ -374,7 +532,7 @@ class Worker:
         self._send(active, reply)
 
     def _send(self, active: Active, reply: tuple) -> None:
-        # If the process died, its EOF is handled by _receive.
+        # If the process died, its EOF is handled by _read.
         with contextlib.suppress(OSError, ValueError):
             active.executor.conn.send(reply)
 
@@ -387,62 +545,73 @@ class Worker:
             active.claim.pk,
             RunStatus.WAITING,
             allowed_from=[RunStatus.EXECUTING],
+            where=active.held,
             message=f"Waiting for {child_id}",
         ):
             active.waiting_for = child_id
             active.wait_started = time.monotonic()
             self._poked = True  # a slot is free while the parent waits
 
-    def _ended(self, active: Active) -> None:
-        if active.claim.batch_id:
-            self.batches_touched.add(active.claim.batch_id)
-        self._poked = True
-
     def _release(self, active: Active) -> None:
-        self._ended(active)
+        """The attempt process finished its attempt: it can take the next one."""
         self.active.pop(active.executor, None)
+        self._track()
         self.pool.give_back(active.executor)
         self._poked = True
 
-    def _write_completions(self) -> None:
-        if self.completed:
-            done, self.completed = self.completed, []
-            outcomes.complete(done)
+    def _record(self, active: Active, status: str, **details) -> None:
+        retry_policy = details.pop("retry_policy", None)
+        reason = details.pop("reason", "")
+        self.outcomes.append(
+            Outcome(active.finished(**details), status, retry_policy, reason)
+        )
+
+    def _write_outcomes(self) -> None:
+        if self.outcomes:
+            outcomes.write(self.outcomes)
+            self.outcomes = []
 
     # --- watching active attempts -------------------------------------------------------
 
     def _check_active(self) -> None:
-        statuses = dict(
-            Run.objects.filter(
+        """Stop attempts whose run was canceled or taken over, or that ran too long."""
+        rows = {
+            pk: rest
+            for pk, *rest in Run.objects.filter(
                 pk__in=[a.claim.pk for a in self.active.values()]
-            ).values_list("pk", "status")
-        )
+            ).values_list("pk", "status", "worker_id", "attempt_count")
+        }
         now = time.monotonic()
         waiting: list[Active] = []
         for active in list(self.active.values()):
-            status = statuses.get(active.claim.pk)
-            if status not in HOLDING:
+            status, holder, attempt = rows.get(active.claim.pk, (None, "", 0))
+            ours = holder == self.worker_id and attempt == active.claim.attempt
+            if not ours or status not in HOLDING:
                 self._stop(active)
-                outcomes.close_canceled(active.finished())
+                if ours and status in FINISHED:
+                    self._record(active, RunStatus.CANCELED)
+                elif not ours:
+                    logger.warning(
+                        "run %s was taken over (now %s by %r): attempt stopped",
+                        active.claim.friendly_id,
+                        status,
+                        holder,
+                    )
             elif active.waiting_for:
                 waiting.append(active)
             elif active.deadline and now >= active.deadline:
                 self._stop(active)
-                seconds = (
-                    active.claim.max_duration
-                    or self.tasks[active.claim.task].max_duration
-                )
-                outcomes.end_abnormally(
-                    active.finished(),
-                    RunStatus.TIMED_OUT,
-                    {
-                        "name": "MaxDurationExceededError",
-                        "message": f"Run exceeded maximum compute time (maxDuration) of {seconds} seconds",
-                        "stack": "",
-                    },
-                )
+                self._record(active, RunStatus.TIMED_OUT, error=self._timed_out(active))
         if waiting:
             self._resume_waiting(waiting)
+
+    def _timed_out(self, active: Active) -> dict:
+        seconds = active.claim.max_duration
+        return {
+            "name": "MaxDurationExceededError",
+            "message": f"Run exceeded maximum compute time (maxDuration) of {seconds} seconds",
+            "stack": "",
+        }
 
     def _resume_waiting(self, waiting: list[Active]) -> None:
         by_env: dict[int, list[Active]] = {}
@@ -457,6 +626,7 @@ class Worker:
                     active.claim.pk,
                     RunStatus.EXECUTING,
                     allowed_from=[RunStatus.WAITING],
+                    where=active.held,
                     message=f"Resumed: {active.waiting_for} finished",
                 ):
                     continue
@@ -469,48 +639,27 @@ class Worker:
                 self._send(active, ("ok", result))
 
     def _stop(self, active: Active) -> None:
-        self._ended(active)
+        """Kill the attempt process (cancel, max duration, shutdown)."""
         self.active.pop(active.executor, None)
+        self._track()
         active.executor.kill()
         self._poked = True
 
-    def _crashed(self, active: Active) -> None:
-        self._ended(active)
+    def _process_died(self, active: Active) -> None:
         code = active.executor.exit_code()
-        active.executor.conn.close()
+        active.executor.close()
+        self._poked = True
+        if active.executor.pid in self.lease.fenced:
+            self._record(active, REQUEUE, reason="Worker lost its lease, retrying")
+            return
         reason = (
             f"killed by signal {-code}"
             if code is not None and code < 0
             else f"exited with code {code}"
         )
-        outcomes.end_abnormally(
-            active.finished(),
-            RunStatus.CRASHED,
-            {
-                "name": "TaskProcessExited",
-                "message": f"The task process {reason}",
-                "stack": "",
-            },
-        )
-        self._poked = True
-
-    def _heartbeat(self) -> None:
-        ids = [a.claim.pk for a in self.active.values()]
-        if ids:
-            Run.objects.filter(pk__in=ids, worker_id=self.worker_id).update(
-                heartbeat_at=timezone.now()
-            )
-
-    def _requeue_active(self, reason: str) -> None:
-        for active in list(self.active.values()):
-            self._stop(active)
-            outcomes.close_canceled(active.finished())
-            transition(
-                active.claim.pk,
-                RunStatus.QUEUED,
-                allowed_from=HOLDING,
-                message=reason,
-                queued_at=timezone.now(),
-                queue_timestamp=timezone.now(),
-                worker_id="",
-            )
+        error = {
+            "name": "TaskProcessExited",
+            "message": f"The task process {reason}",
+            "stack": "",
+        }
+        self._record(active, RunStatus.CRASHED, error=error)

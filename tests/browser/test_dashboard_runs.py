@@ -182,10 +182,9 @@ def test_keyboard_navigation_opens_a_run(live_url, page, alice, dev, make_run):
     run = make_run(dev)
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/runs/")
+    page.wait_for_function("document.documentElement.dataset.appReady === '1'")
     page.keyboard.press("j")
-    assert (
-        page.get_attribute(f"#run-{run.friendly_id}", "class").count("is-cursor") == 1
-    )
+    page.wait_for_selector(f"#run-{run.friendly_id}.is-cursor")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/runs/{run.friendly_id}/")
     page.keyboard.press("g")

@@ -269,11 +269,11 @@ def test_filter_options_offer_the_environments_tasks(signed_in, dev, prod, deplo
     assert "prod-only" not in body
 
 
-def test_the_actions_area_includes_the_bulk_actions_template_when_it_exists(
+def test_the_actions_area_renders_the_bulk_actions_slot(
     signed_in, dev, settings, tmp_path
 ):
     (tmp_path / "dashboard").mkdir()
-    (tmp_path / "dashboard" / "_bulk_runs_actions.html").write_text(
+    (tmp_path / "dashboard" / "_bulk_panel_slot.html").write_text(
         '<button id="bulk-button">Bulk action {{ environment.slug }}</button>'
     )
     settings.TEMPLATES = [

@@ -221,3 +221,73 @@ def test_replay_with_edited_payload(dev, deploy):
     run, _ = trigger(dev, "a", {"x": 1})
     new = replay(run, ReplayOverrides(payload={"x": 2}))
     assert json.loads(new.payload) == {"x": 2}
+
+
+def test_a_cached_trigger_does_not_use_up_a_run_number(dev, deploy):
+    deploy(dev, "a")
+    first, _ = trigger(dev, "a", {}, TriggerOptions(idempotency_key="k"))
+    for _ in range(3):
+        assert trigger(dev, "a", {}, TriggerOptions(idempotency_key="k"))[1]
+    assert trigger(dev, "a", {})[0].number == first.number + 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_triggers_with_one_idempotency_key_create_one_run(dev, deploy):
+    import threading
+
+    from django.db import connection
+
+    deploy(dev, "a")
+    barrier = threading.Barrier(8)
+    answers: list[tuple[str, bool]] = []
+    errors: list[BaseException] = []
+
+    def trigger_once(i: int) -> None:
+        Run.objects.exists()  # connect before the race
+        barrier.wait()
+        try:
+            run, cached = trigger(
+                dev, "a", {"i": i}, TriggerOptions(idempotency_key="order-42")
+            )
+            answers.append((run.friendly_id, cached))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=trigger_once, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert Run.objects.filter(environment=dev).count() == 1
+    assert {run_id for run_id, _ in answers} == {Run.objects.get().friendly_id}
+    assert sorted(cached for _, cached in answers) == [False] + [True] * 7
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_get_distinct_sequential_numbers(dev, deploy):
+    import threading
+
+    from django.db import connection
+
+    deploy(dev, "a")
+    barrier = threading.Barrier(4)
+
+    def batch_once() -> None:
+        barrier.wait()
+        try:
+            batch_trigger(dev, [BatchItem("a", {}) for _ in range(25)])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=batch_once) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    numbers = sorted(Run.objects.values_list("number", flat=True))
+    assert numbers == list(range(1, 101))

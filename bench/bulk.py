@@ -1,0 +1,161 @@
+"""Bulk actions benchmark: bulk-cancel N queued runs and bulk-replay M failed runs,
+end to end (submit → COMPLETED), processed by a real `manage.py worker` process.
+
+    createdb -h 127.0.0.1 -U postgres rw_bench_bulk
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rw_bench_bulk .venv/bin/python bench/bulk.py
+
+Uses (and empties) the database DATABASE_URL points at; PostgreSQL is the target.
+BENCH_CANCEL_RUNS (default 100000) and BENCH_REPLAY_RUNS (default 10000) set the
+sizes. The targets sit in the paused queue "bench", so the worker's scheduler pass
+is the only thing touching them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("SECRET_KEY", "bench")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+import bench.tasks  # noqa: E402, F401
+from runs import bulk  # noqa: E402
+from runs.deployments import register_tasks  # noqa: E402
+from runs.environments import ensure_default_environments  # noqa: E402
+from runs.models import BulkAction, BulkActionStatus, Queue, Run  # noqa: E402
+from runs.sdk import registered_tasks  # noqa: E402
+from runs.statuses import RunStatus  # noqa: E402
+from runs.triggering import BatchItem, batch_trigger  # noqa: E402
+
+CANCEL_RUNS = int(os.environ.get("BENCH_CANCEL_RUNS", "100000"))
+REPLAY_RUNS = int(os.environ.get("BENCH_REPLAY_RUNS", "10000"))
+
+
+def reset():
+    call_command("migrate", verbosity=0)
+    tables = [
+        m._meta.db_table
+        for m in django.apps.apps.get_app_config("runs").get_models()
+        if m._meta.db_table != "runs_environment"
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(tables)}, realtime_livesignal CASCADE")
+        else:
+            for table in [*tables, "realtime_livesignal"]:
+                cursor.execute(f"DELETE FROM {table}")
+    env = {e.slug: e for e in ensure_default_environments()}["dev"]
+    register_tasks(
+        env, [t.spec for t in registered_tasks().values() if t.id.startswith("bench-")]
+    )
+    # The targets wait in a paused queue: nothing but the bulk action touches them.
+    Queue.objects.update_or_create(
+        environment=env, name="bench", defaults={"paused": True}
+    )
+    return env
+
+
+def seed(env, count: int) -> list[int]:
+    ids: list[int] = []
+    for offset in range(0, count, 1000):
+        _, runs, _ = batch_trigger(
+            env,
+            [
+                BatchItem("bench-noop", {"i": i})
+                for i in range(offset, min(count, offset + 1000))
+            ],
+        )
+        ids.extend(r.pk for r in runs)
+    return ids
+
+
+def start_worker() -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "worker",
+            "--env",
+            "dev",
+            "--tasks",
+            "bench.tasks",
+            "--concurrency",
+            "2",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(4)  # let it import, register and warm up
+    return proc
+
+
+def end_to_end(target: bulk.BulkTarget, action: str) -> tuple[float, float, BulkAction]:
+    """Seconds to submit, seconds from submit to COMPLETED, and the bulk action."""
+    started = time.perf_counter()
+    created = bulk.create_bulk_action(target, action, via="api")
+    submitted = time.perf_counter() - started
+    while True:
+        created.refresh_from_db()
+        if created.status in (BulkActionStatus.COMPLETED, BulkActionStatus.ABORTED):
+            break
+        time.sleep(0.01)
+    return submitted, time.perf_counter() - started, created
+
+
+def report(label: str, submitted: float, total: float, action: BulkAction) -> None:
+    print(
+        f"{label}: {total:.2f} s end to end ({action.processed / total:,.0f} runs/s); "
+        f"submit {submitted * 1000:.0f} ms; counts: targeted {action.targeted:,}, "
+        f"succeeded {action.succeeded:,}, skipped {action.skipped:,}, "
+        f"failed {action.failed:,}"
+    )
+
+
+def main() -> None:
+    env = reset()
+    print(f"database: {connection.vendor}")
+    started = time.perf_counter()
+    queued = seed(env, CANCEL_RUNS)
+    print(
+        f"seeded {len(queued):,} queued runs in {time.perf_counter() - started:.1f} s"
+    )
+    worker = start_worker()
+    try:
+        submitted, total, action = end_to_end(
+            bulk.target_from_filter(env, {"task": "bench-noop", "status": "QUEUED"}),
+            "cancel",
+        )
+        report(f"bulk cancel of {CANCEL_RUNS:,} queued runs", submitted, total, action)
+        assert action.succeeded == CANCEL_RUNS, "not every run was canceled"
+
+        failed = seed(env, REPLAY_RUNS)
+        Run.objects.filter(pk__in=failed).update(
+            status=RunStatus.FAILED, finished_at=timezone.now()
+        )
+        submitted, total, action = end_to_end(
+            bulk.target_from_filter(env, {"task": "bench-noop", "status": "FAILED"}),
+            "replay",
+        )
+        report(f"bulk replay of {REPLAY_RUNS:,} failed runs", submitted, total, action)
+        assert action.succeeded == REPLAY_RUNS, "not every run was replayed"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
