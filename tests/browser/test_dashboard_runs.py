@@ -14,6 +14,23 @@ from tests.conftest import sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture
+def page(page):
+    """Count live-feed messages so a test can wait for the first snapshot of the page
+    (the live feed re-sends the rows when it connects)."""
+    page.add_init_script(
+        "window.__wsMessages = 0;"
+        "document.addEventListener('htmx:wsAfterMessage', () => window.__wsMessages++);"
+    )
+    return page
+
+
+def settle(page) -> None:
+    """Wait until the page's scripts are bound and the live feed sent its snapshot."""
+    page.wait_for_function("document.documentElement.dataset.appReady === '1'")
+    page.wait_for_function("window.__wsMessages > 0")
+
+
 def mark_page(page) -> None:
     """Set a flag that a full page load would wipe: proves updates came from htmx."""
     page.evaluate("window.__noReload = true")
@@ -40,6 +57,7 @@ def test_filter_by_status_and_tag_updates_the_table_and_the_url(
     )
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/runs/")
+    settle(page)
     assert len(row_ids(page)) == 3
     mark_page(page)
 
@@ -82,6 +100,7 @@ def test_pagination_forward_and_back(live_url, page, alice, dev, make_run):
     newest_first = [r.friendly_id for r in reversed(runs)]
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/runs/")
+    settle(page)
     assert row_ids(page) == newest_first[:25]
     mark_page(page)
 
@@ -123,6 +142,7 @@ def test_replay_with_an_edited_payload(live_url, page, alice, dev, make_run):
     run = make_run(dev, task="email", payload={"to": "ada@example.com"})
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/runs/{run.friendly_id}/")
+    settle(page)
     page.click("#run-header button:has-text('Replay')")
     editor = page.locator("#replay-dialog textarea[name=payload]")
     editor.wait_for()
@@ -151,6 +171,7 @@ def test_cancel_from_the_row_menu(live_url, page, alice, dev, make_run):
     run = make_run(dev)
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/runs/")
+    settle(page)
     mark_page(page)
     page.click(f"#run-{run.friendly_id} .row-menu summary")
     page.click(f"#run-{run.friendly_id} .menu-cancel")
@@ -182,7 +203,7 @@ def test_keyboard_navigation_opens_a_run(live_url, page, alice, dev, make_run):
     run = make_run(dev)
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/runs/")
-    page.wait_for_function("document.documentElement.dataset.appReady === '1'")
+    settle(page)
     page.keyboard.press("j")
     page.wait_for_selector(f"#run-{run.friendly_id}.is-cursor")
     page.keyboard.press("Enter")
