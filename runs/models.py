@@ -448,6 +448,17 @@ class Run(models.Model):
             ),
             # run id / idempotency key search
             models.Index(Lower("idempotency_key_user"), name="run_idempotency_user"),
+            # the runs list's search box: an idempotency key (as given, or its hash)
+            models.Index(
+                fields=["environment", "idempotency_key_user"],
+                condition=Q(idempotency_key_user__isnull=False),
+                name="run_env_key_user",
+            ),
+            models.Index(
+                fields=["environment", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_env_key",
+            ),
         ]
 
     def __str__(self) -> str:
