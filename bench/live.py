@@ -157,13 +157,11 @@ def produce(
             continue
         chosen = [ids[(turn + i) % len(ids)] for i in range(min(due, len(ids)))]
         turn += len(chosen)
-        for target in (RunStatus.WAITING, RunStatus.EXECUTING):
-            source = (
-                RunStatus.EXECUTING
-                if target == RunStatus.WAITING
-                else RunStatus.WAITING
-            )
-            batch = [pk for pk in chosen if status[pk] == source]
+        groups = {  # decided before moving any: each chosen run moves once
+            target: [pk for pk in chosen if status[pk] != target]
+            for target in (RunStatus.WAITING, RunStatus.EXECUTING)
+        }
+        for target, batch in groups.items():
             if not batch:
                 continue
             moved = transition_many(batch, target)
