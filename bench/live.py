@@ -262,7 +262,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
             procs.append(proc)
         deadline = time.monotonic() + 120
         while ready.value < clients:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"only {ready.value}/{clients} clients connected")
             time.sleep(0.1)
         time.sleep(1.0)  # let snapshots settle
