@@ -391,6 +391,12 @@ class Run(models.Model):
                 condition=Q(is_test=True),
                 name="run_env_task_test",
             ),
+            # filter[batch]: a batch's runs, newest first
+            models.Index(
+                fields=["batch", "-created_at", "-id"],
+                condition=Q(batch__isnull=False),
+                name="run_batch_created",
+            ),
             # "root runs only"
             models.Index(
                 fields=["environment", "-created_at", "-id"],

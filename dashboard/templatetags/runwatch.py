@@ -229,3 +229,14 @@ def compact_json(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@register.filter
+def millis(value: int | None) -> str:
+    """Milliseconds as the shortest readable unit: 500 → "500ms", 60000 → "60s"."""
+    if value is None or value == "":
+        return "–"
+    value = int(value)
+    if value < 1000 or value % 1000:
+        return f"{value}ms"
+    return f"{value // 1000}s"

@@ -59,7 +59,7 @@ def watch_status(page, label: str) -> None:
     """The run page's status badge reaches `label`. While the run page has no live feed
     yet (realtime/routing.py serves no websocket route), a reload shows it; once the feed
     is live (the indicator says so), the change must arrive without one."""
-    badge = page.locator(".page-head .badge").first
+    badge = page.locator("#run-header .badge").first
     try:
         page.locator("#live-indicator.live-open").wait_for(timeout=3_000)
     except PlaywrightTimeout:
@@ -114,8 +114,8 @@ def test_options_are_checked_by_the_server_and_shown_by_the_field(
     page.press("#id_delay", "Enter")  # Enter in a field does not run the test
     assert page.url.endswith("/env/dev/test/tasks/add/")
     page.keyboard.press("Control+Enter")
-    page.wait_for_selector(".form-error")
-    assert "Nothing was triggered" in page.inner_text(".form-error")
+    page.wait_for_selector(".alert-error")
+    assert "Nothing was triggered" in page.inner_text(".alert-error")
     assert "Invalid delay: whenever" in page.inner_text("#id_delay_error")
     assert "maxAttempts must be an integer ≥ 1" in page.inner_text(
         "#id_max_attempts_error"
@@ -154,8 +154,8 @@ def test_previous_runs_and_templates_fill_the_form(
     page.locator(".template-done").filter(has_text="Renamed template").wait_for()
     assert TestTemplate.objects.get().name == "Renamed"
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.click(".template-item button.danger")
+    page.click("dialog[open] [data-confirm-ok]")  # the dashboard's confirmation dialog
     page.locator(".template-done").filter(has_text="Deleted template").wait_for()
     assert not TestTemplate.objects.exists()
 

@@ -51,7 +51,7 @@ def test_an_environment_without_a_deployment_says_how_to_get_one(client, alice, 
     client.force_login(alice)
     response = client.get("/env/dev/test/")
     assert response.status_code == 200
-    assert "No deployment in this environment yet" in response.content.decode()
+    assert "No deployment in Development yet" in response.content.decode()
 
 
 def test_the_side_navigation_leads_to_the_test_page(client, alice, dev):
