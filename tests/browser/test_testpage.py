@@ -34,7 +34,7 @@ def test_run_a_task_with_a_payload_and_a_tag_and_watch_it_complete(
     editor = page.locator("#id_payload")
     editor.fill("")
     editor.press_sequentially('{"a": 2, "b": 40}')
-    assert "Valid JSON" in page.inner_text("#payload-status")
+    page.locator("#payload-status").filter(has_text="Valid JSON").wait_for()
     page.fill("#tag-entry", "from-browser")
     page.press("#tag-entry", "Enter")
     assert page.inner_text("[data-tag-chip]").startswith("from-browser")
@@ -134,7 +134,7 @@ def test_previous_runs_and_templates_fill_the_form(
     page.goto(f"{live_url}/env/dev/test/tasks/add/")
 
     page.click(f'[data-load-run="{earlier.friendly_id}"]')
-    page.wait_for_selector(".test-note")
+    page.locator(".test-note").filter(has_text="Loaded from test run").wait_for()
     assert json.loads(page.input_value("#id_payload")) == {"a": 7, "b": 8}
     assert page.inner_text("[data-tag-chip]").startswith("earlier")
     assert page.url.endswith(f"?run={earlier.friendly_id}")
