@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from django_filters.widgets import QueryArrayWidget
 
 from runs.durations import InvalidDuration, parse_duration_seconds
-from runs.models import Batch, BulkActionItem, Environment, Run, RunTag
+from runs.models import Batch, BatchStatus, BulkActionItem, Environment, Run, RunTag
 from runs.statuses import GROUPS, RunStatus, parse_status_names
 from runs.triggering import MACHINES
 
@@ -418,3 +418,42 @@ def api_params_to_filter_data(query: Any) -> dict[str, str | list[str]]:
         values = query.getlist(key) if hasattr(query, "getlist") else [query[key]]
         data[target] = ",".join(values)
     return data
+
+
+class BatchStatusListField(ListField):
+    def to_python(self, value: Any) -> list[str]:
+        names = super().to_python(value)
+        bad = [n for n in names if n not in BatchStatus.values]
+        if bad:
+            raise forms.ValidationError(
+                f"Invalid status values: {', '.join(bad)} (one of {', '.join(BatchStatus.values)})"
+            )
+        return names
+
+
+class BatchStatusFilter(ListFilter):
+    field_class = BatchStatusListField
+
+
+class BatchFilter(django_filters.FilterSet):
+    """The batches list: status (multi), batch id, created period."""
+
+    status = BatchStatusFilter(field_name="status", lookup_expr="in", label="Status")
+    search = django_filters.CharFilter(method="filter_search", label="Batch ID")
+    period = PeriodFilter(method="filter_period", label="Created in the last")
+
+    class Meta:
+        model = Batch
+        fields: list[str] = []
+
+    def filter_search(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return qs.filter(friendly_id=value.strip()) if value.strip() else qs
+
+    def filter_period(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        if not value or value == "all":
+            return qs
+        since = timezone.now() - timedelta(seconds=parse_duration_seconds(value))
+        return qs.filter(created_at__gte=since)
+
+    def error_messages(self) -> list[str]:
+        return RunFilter.error_messages(self)

@@ -100,11 +100,17 @@
     area.remove();
   }
   document.addEventListener("click", function (event) {
-    const button = event.target.closest("[data-copy], [data-copy-target]");
+    const button = event.target.closest("[data-copy], [data-copy-target], [data-copy-url]");
     if (!button) return;
     event.preventDefault();
     event.stopPropagation();
-    if (button.dataset.copyTarget) {
+    if (button.dataset.copyUrl) {
+      // Secrets are fetched when copied rather than kept in the page.
+      fetch(button.dataset.copyUrl, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (text) { copyText(text, button); })
+        .catch(function () { toast("Could not copy the key.", "error"); });
+    } else if (button.dataset.copyTarget) {
       const source = document.querySelector(button.dataset.copyTarget);
       if (source) copyText(source.dataset.value || source.textContent, button);
     } else {
@@ -403,10 +409,34 @@
   document.addEventListener("htmx:wsError", function () { setLive("reconnecting", "Live feed error; reconnecting…"); });
   // The server reports its own feed state (e.g. its database/Redis link is down) as an
   // element <div id="live-state" data-state="down|open"> swapped out-of-band.
-  document.addEventListener("htmx:wsAfterMessage", function () {
+  let liveSocket = null;
+  document.addEventListener("htmx:wsOpen", function (event) { liveSocket = event.detail.socketWrapper; });
+  document.addEventListener("htmx:wsClose", function () { liveSocket = null; });
+  document.addEventListener("htmx:wsAfterMessage", function (event) {
     const state = document.getElementById("live-state");
     if (state && state.dataset.state) setLive(state.dataset.state, state.title);
+    // Acknowledge when asked: the server sends a busy tab fewer, fresher updates
+    // instead of queueing them (flow control, see docs/realtime.md).
+    if (state && state.hasAttribute("data-ack") && event.detail.socketWrapper) {
+      event.detail.socketWrapper.send(JSON.stringify({ ack: Number(state.dataset.seq) }));
+    }
     refreshTimes(document.getElementById("content"));
+  });
+  // Table rows cannot stand alone in a message, so the live feed wraps them in a
+  // <tbody data-live-unwrap>; when such a wrapper replaces a row (outerHTML), swap in
+  // its rows, not the wrapper.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const fragment = event.detail.fragment;
+    const wrapper = fragment instanceof DocumentFragment ? fragment.firstElementChild : null;
+    if (wrapper && wrapper.hasAttribute("data-live-unwrap")) wrapper.replaceWith(...wrapper.childNodes);
+  });
+  // When htmx swaps the runs table (other filters, another page, a resync), tell the
+  // live feed what the page shows now: it answers with a fresh snapshot of the rows.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!liveSocket || !event.detail.xhr) return;
+    const target = event.detail.target;
+    if (!target || !(target.id === "runs-body" || target.querySelector("#runs-body"))) return;
+    liveSocket.send(JSON.stringify({ watch: location.pathname + location.search }));
   });
   // After a reconnect, re-fetch what the page shows: elements marked data-resync-url
   // are reloaded from that URL (their own partial), so nothing missed stays stale.
@@ -426,8 +456,18 @@
     index = index < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.max(0, Math.min(rows.length - 1, index + step));
     if (current) current.classList.remove("is-cursor");
     rows[index].classList.add("is-cursor");
+    cursorId = rows[index].id;
     rows[index].scrollIntoView({ block: "nearest" });
   }
+  // Live updates replace rows: put the cursor back on the row it was on.
+  let cursorId = null;
+  function restoreCursor() {
+    const row = cursorId && document.getElementById(cursorId);
+    if (row && !row.classList.contains("is-cursor")) row.classList.add("is-cursor");
+  }
+  document.addEventListener("htmx:oobAfterSwap", restoreCursor);
+  document.addEventListener("htmx:afterSettle", restoreCursor);
+  document.addEventListener("htmx:wsAfterMessage", restoreCursor);
   let prefix = null;
   document.addEventListener("keydown", function (event) {
     const tag = (event.target.tagName || "").toLowerCase();
@@ -464,5 +504,8 @@
     if (direct) { event.preventDefault(); direct.click(); }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { refreshTimes(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    refreshTimes();
+    document.documentElement.dataset.appReady = "1";  // handlers bound (browser tests wait on it)
+  });
 })();
