@@ -38,9 +38,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from runs.demo.history import TASKS  # noqa: E402
 from runs.deployments import TaskSpec, register_tasks  # noqa: E402
 from runs.environments import ensure_default_environments  # noqa: E402
-from runs.management.commands.seed_runs import TASKS  # noqa: E402
 from runs.models import (  # noqa: E402
     Batch,
     BulkAction,
@@ -126,7 +126,7 @@ def versions(environment: Environment) -> list[str]:
                     queue=queue,
                     machine=machine,
                 )
-                for slug, queue in TASKS.items()
+                for slug, (queue, _, _) in TASKS.items()
             ],
         )
     return list(
