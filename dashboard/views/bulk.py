@@ -80,9 +80,16 @@ def _panel(
             )
         except RunError as exc:
             error = exc.message
+    try:
+        filter_summary = bulk_service.target_from_filter(
+            environment, QueryDict(choice.query)
+        ).describe()
+    except RunError:
+        filter_summary = ""
     context = {
         "environment": environment,
         "choice": choice,
+        "filter_summary": filter_summary,
         "preview": preview,
         "error": error,
         "max_targets": bulk_service.MAX_TARGETS,

@@ -41,7 +41,9 @@ def test_the_panel_counts_the_filtered_runs_on_every_page(signed_in, dev, runs_i
     assert "2 have finished and will be skipped" in body
     assert "Cancel 3 runs…" in body
     assert "Task is task-a" in body  # the filter in words, for the confirmation too
-    assert 'hx-confirm="Cancel 3 runs — runs matching: Task is task-a' in body
+    assert 'hx-confirm="This cancels the 5 runs matching: Task is task-a' in body
+    assert "2 of them have finished and will be skipped" in body
+    assert 'data-confirm-title="Cancel 3 runs?"' in body
     replay = _preview(signed_in, query="task=task-a", action="replay").content.decode()
     assert 'data-eligible="5"' in replay and "Replay 5 runs…" in replay
     assert 'name="version" value="current" checked' in replay
