@@ -105,7 +105,7 @@ def test_invalid_json_is_pointed_out_and_nothing_runs(
 def test_options_are_checked_by_the_server_and_shown_by_the_field(
     live_url, page, alice, dev, deploy
 ):
-    deploy(dev, "add")
+    deploy(dev, "add", "noop")
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/test/tasks/add/")
     page.fill("#id_delay", "whenever")
@@ -121,6 +121,13 @@ def test_options_are_checked_by_the_server_and_shown_by_the_field(
     )
     assert page.input_value("#id_delay") == "whenever"
     assert not Run.objects.exists()
+
+    # "/" opens the task switcher; typing filters it, Enter goes to the first match.
+    page.locator("#id_delay").blur()
+    page.keyboard.press("/")
+    page.keyboard.type("noo")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/env/dev/test/tasks/noop/")
 
 
 def test_previous_runs_and_templates_fill_the_form(
