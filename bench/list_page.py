@@ -8,7 +8,9 @@
 
 Each case is a full Django request through the test client (middleware, session, view,
 SQL, template rendering), timed `BENCH_REPEAT` times after two warm-ups; the script
-prints p50/p95 in milliseconds and the number of SQL queries per page. The first run
+prints wall-clock p50/p95 in milliseconds, the CPU time the request took in this
+process (p50) and the number of SQL queries per page. It also prints the machine's load
+average: wall time on a busy 2-core machine is mostly waiting for a core. The first run
 adds what `seed_runs` does not make (once, idempotently): three deployment versions, a
 batch of queued runs, child runs, idempotency keys, a rare tag (~40 runs), a
 mid-frequency tag (0.5 %) and an uncommon one (0.2 %), then ANALYZEs.
@@ -174,7 +176,7 @@ def cases(ids: dict) -> list[tuple[str, str]]:
     return single + pairs
 
 
-def measure(client: Client, query: str) -> tuple[list[float], int, int]:
+def measure(client: Client, query: str) -> tuple[list[float], list[float], int, int]:
     url = f"/env/dev/runs/?{query}" if query else "/env/dev/runs/"
     for _ in range(2):
         response = client.get(url)
@@ -183,12 +185,13 @@ def measure(client: Client, query: str) -> tuple[list[float], int, int]:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
     rows = response.content.count(b'<tr id="run-')
-    timings = []
+    timings, cpu = [], []
     for _ in range(REPEAT):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         client.get(url)
         timings.append((time.perf_counter() - started) * 1000)
-    return timings, len(queries), rows
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    return timings, cpu, len(queries), rows
 
 
 def next_page_query(client: Client, query: str, name: str) -> str:
