@@ -223,21 +223,25 @@ def main() -> None:
 
     print(
         f"runs list page, {ids['total']:,} runs in dev, {REPEAT} requests per case, "
-        f"PostgreSQL {connection.cursor().connection.info.server_version}"
+        f"PostgreSQL {connection.cursor().connection.info.server_version}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    print(f"| {'case':32} | rows | queries | p50 ms | p95 ms |")
-    print(f"|{'-' * 34}|-----:|--------:|-------:|-------:|")
+    print(f"| {'case':32} | rows | queries | p50 ms | p95 ms | CPU p50 ms |")
+    print(f"|{'-' * 34}|-----:|--------:|-------:|-------:|-----------:|")
     worst = 0.0
     for label, query in all_cases:
-        timings, queries, rows = measure(client, query)
+        timings, cpu, queries, rows = measure(client, query)
         p50 = statistics.median(timings)
         p95 = statistics.quantiles(timings, n=20)[-1]
         worst = max(worst, p95)
         flag = "" if p95 <= TARGET_MS else "  ← over target"
         print(
-            f"| {label:32} | {rows:4} | {queries:7} | {p50:6.1f} | {p95:6.1f} |{flag}"
+            f"| {label:32} | {rows:4} | {queries:7} | {p50:6.1f} | {p95:6.1f} "
+            f"| {statistics.median(cpu):10.1f} |{flag}",
+            flush=True,
         )
     print(f"worst p95: {worst:.1f} ms (target ≤ {TARGET_MS} ms)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(offset_comparison(env))
 
 
