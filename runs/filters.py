@@ -318,7 +318,15 @@ class RunFilter(django_filters.FilterSet):
             return []
         data = self.form.cleaned_data
         parts: list[tuple[str, str, str]] = []
-        for name in ("status", "task", "tag", "version", "queue", "machine"):
+        if data.get("status"):
+            order = [*GROUPS, *RunStatus.values]
+            names = sorted(
+                data["status"],
+                key=lambda n: order.index(n) if n in order else len(order),
+            )
+            words = ", ".join(status_label(name) for name in names)
+            parts.append(("status", self.filters["status"].label, words))
+        for name in ("task", "tag", "version", "queue", "machine"):
             if data.get(name):
                 parts.append((name, self.filters[name].label, ", ".join(data[name])))
         for name in ("batch", "parent", "bulk_action", "schedule", "search"):
@@ -391,6 +399,17 @@ def duration_in_words(seconds: int) -> str:
             count = seconds // size
             return unit if count == 1 else f"{count:,} {unit}s"
     return f"{seconds:,} seconds"
+
+
+def status_label(name: str) -> str:
+    """How the dashboard names a status filter value: "Timed out", "Any failed"."""
+    if name in RunStatus.values:
+        return RunStatus(name).label
+    if name in GROUPS:
+        return f"Any {name}"
+    if name.upper() in RunStatus.values:
+        return RunStatus(name.upper()).label
+    return name
 
 
 def status_set(names: list[str]) -> set[str]:

@@ -281,3 +281,10 @@ def test_the_actions_area_renders_the_bulk_actions_slot(
     ]
     body = signed_in.get("/env/dev/runs/").content.decode()
     assert '<button id="bulk-button">Bulk action dev</button>' in body
+
+
+def test_status_chips_use_labels(signed_in, dev):
+    body = signed_in.get(
+        "/env/dev/runs/?status=failed&status=TIMED_OUT"
+    ).content.decode()
+    assert '<span class="filter-chip-value">Any failed, Timed out</span>' in body
