@@ -93,11 +93,32 @@ class CycleResult:
     snapshots: list[tuple[Connection, int, Any, list]] = field(default_factory=list)
 
 
+class CountersCache:
+    """Header counters per environment: recomputed when runs there changed status
+    (`fresh`), reused for up to COUNTERS_SECONDS by snapshots (`recent`), so a burst
+    of connections does not count the same runs again and again."""
+
+    def __init__(self) -> None:
+        self._html: dict[int, tuple[float, str]] = {}
+
+    def fresh(self, env: int) -> str:
+        html = env_counters(env)
+        self._html[env] = (time.monotonic(), html)
+        return html
+
+    def recent(self, env: int) -> str:
+        taken, html = self._html.get(env, (-COUNTERS_SECONDS, ""))
+        if time.monotonic() - taken >= COUNTERS_SECONDS:
+            return self.fresh(env)
+        return html
+
+
 def run_cycle(
     cursor: FeedCursor,
     interest: Interest,
     rows: RowCache,
     snapshots: list[tuple[Connection, int]],
+    counters: CountersCache,
 ) -> CycleResult:
     """One read of the feed, in the relay thread: load, match and render what changed,
     then take the snapshots connections asked for (after the read, so a snapshot
@@ -119,7 +140,7 @@ def run_cycle(
             result.stale_rows[pk] = rows.row(run, stale=True)
     if interest.run_pages:
         _render_run_pages(result, interest)
-    result.counters = {env: env_counters(env) for env in interest.counter_envs}
+    result.counters = {env: counters.fresh(env) for env in interest.counter_envs}
     shared: dict[Hashable, tuple[Any, list]] = {}
     for conn, generation in snapshots:
         key = conn.watch.snapshot_key()
@@ -128,9 +149,7 @@ def run_cycle(
         state, fragments = shared[key]
         fragments = list(fragments)
         env = conn.watch.environment_id
-        if env not in result.counters:
-            result.counters[env] = env_counters(env)
-        fragments.append(("counters", Fragment(result.counters[env])))
+        fragments.append(("counters", Fragment(counters.recent(env))))
         result.snapshots.append((conn, generation, state, fragments))
     return result
 
@@ -211,6 +230,7 @@ class Hub:
         self.state = "open"
         self.state_title = ""
         self.rows = RowCache()
+        self.counters = CountersCache()
         self.cursor = FeedCursor()
         self.listening = False
         self._wake = asyncio.Event()
@@ -339,7 +359,12 @@ class Hub:
             wanted = [(c, c.generation) for c in self.connections if c.needs_snapshot]
             try:
                 result = await self._in_thread(
-                    run_cycle, self.cursor, self._interest(), self.rows, wanted
+                    run_cycle,
+                    self.cursor,
+                    self._interest(),
+                    self.rows,
+                    wanted,
+                    self.counters,
                 )
             except asyncio.CancelledError:
                 raise

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import pytest
-
 import json
 import urllib.request
+
+import pytest
 
 from runs.models import Queue
 from tests.conftest import sign_in
@@ -53,7 +53,10 @@ def test_a_triggered_run_appears_and_goes_live_to_completed(
         live_url,
         dev,
         "slow-progress",
-        {"payload": {"steps": 4, "pause": 0.5}, "options": {"queue": {"name": "live-browser"}}},
+        {
+            "payload": {"steps": 4, "pause": 0.5},
+            "options": {"queue": {"name": "live-browser"}},
+        },
     )
     page.evaluate(RECORD_ROW, run_id)
     row = page.locator(f"#run-{run_id}")
@@ -62,9 +65,7 @@ def test_a_triggered_run_appears_and_goes_live_to_completed(
 
     queue.paused = False
     queue.save(update_fields=["paused"])
-    page.wait_for_selector(
-        f'#run-{run_id}[data-status="COMPLETED"]', timeout=20_000
-    )
+    page.wait_for_selector(f'#run-{run_id}[data-status="COMPLETED"]', timeout=20_000)
 
     seen = page.evaluate("() => window.__seen")
     statuses = [state.split(":")[0] for state in seen]
