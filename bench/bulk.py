@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,31 +104,47 @@ def start_worker() -> subprocess.Popen:
     return proc
 
 
-def end_to_end(target: bulk.BulkTarget, action: str) -> tuple[float, float, BulkAction]:
-    """Seconds to submit, seconds from submit to COMPLETED, and the bulk action."""
+@dataclass
+class Timing:
+    submit: float  # create_bulk_action returned (counting included)
+    pickup: float  # a worker's pass started it (RUNNING)
+    total: float  # COMPLETED
+
+
+def end_to_end(target: bulk.BulkTarget, action: str) -> tuple[Timing, BulkAction]:
+    """Times from submit, and the finished bulk action."""
     started = time.perf_counter()
     created = bulk.create_bulk_action(target, action, via="api")
     submitted = time.perf_counter() - started
+    pickup = None
     while True:
         created.refresh_from_db()
+        if pickup is None and created.status != BulkActionStatus.PENDING:
+            pickup = time.perf_counter() - started
         if created.status in (BulkActionStatus.COMPLETED, BulkActionStatus.ABORTED):
             break
         time.sleep(0.01)
-    return submitted, time.perf_counter() - started, created
+    total = time.perf_counter() - started
+    return Timing(submitted, pickup or total, total), created
 
 
-def report(label: str, submitted: float, total: float, action: BulkAction) -> None:
+def report(label: str, timing: Timing, action: BulkAction) -> None:
     print(
-        f"{label}: {total:.2f} s end to end ({action.processed / total:,.0f} runs/s); "
-        f"submit {submitted * 1000:.0f} ms; counts: targeted {action.targeted:,}, "
-        f"succeeded {action.succeeded:,}, skipped {action.skipped:,}, "
-        f"failed {action.failed:,}"
+        f"{label}: {timing.total:.2f} s end to end "
+        f"({action.processed / timing.total:,.0f} runs/s; submit "
+        f"{timing.submit * 1000:.0f} ms, picked up after {timing.pickup:.2f} s); "
+        f"targeted {action.targeted:,}, succeeded {action.succeeded:,}, "
+        f"skipped {action.skipped:,}, failed {action.failed:,}; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 
 def main() -> None:
     env = reset()
-    print(f"database: {connection.vendor}")
+    print(
+        f"database: {connection.vendor}, lanes: {bulk.lane_count()}, "
+        f"load average at start: {os.getloadavg()[0]:.1f}"
+    )
     started = time.perf_counter()
     queued = seed(env, CANCEL_RUNS)
     print(
@@ -135,22 +152,22 @@ def main() -> None:
     )
     worker = start_worker()
     try:
-        submitted, total, action = end_to_end(
+        timing, action = end_to_end(
             bulk.target_from_filter(env, {"task": "bench-noop", "status": "QUEUED"}),
             "cancel",
         )
-        report(f"bulk cancel of {CANCEL_RUNS:,} queued runs", submitted, total, action)
+        report(f"bulk cancel of {CANCEL_RUNS:,} queued runs", timing, action)
         assert action.succeeded == CANCEL_RUNS, "not every run was canceled"
 
         failed = seed(env, REPLAY_RUNS)
         Run.objects.filter(pk__in=failed).update(
             status=RunStatus.FAILED, finished_at=timezone.now()
         )
-        submitted, total, action = end_to_end(
+        timing, action = end_to_end(
             bulk.target_from_filter(env, {"task": "bench-noop", "status": "FAILED"}),
             "replay",
         )
-        report(f"bulk replay of {REPLAY_RUNS:,} failed runs", submitted, total, action)
+        report(f"bulk replay of {REPLAY_RUNS:,} failed runs", timing, action)
         assert action.succeeded == REPLAY_RUNS, "not every run was replayed"
     finally:
         worker.terminate()

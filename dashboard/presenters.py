@@ -9,9 +9,11 @@ an htmx out-of-band swap.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -19,29 +21,38 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from runs import packets
-from runs.models import Attempt, Environment, Run, RunEvent, RunEventKind
+from runs.models import (
+    Attempt,
+    Batch,
+    Deployment,
+    Environment,
+    Run,
+    RunEvent,
+    RunEventKind,
+)
 from runs.querysets import COUNTER_CAP, progress_fraction
-from runs.statuses import GROUPS
+from runs.statuses import FAILED, FINISHED, GROUPS, RunStatus
 
 # --- header counters -------------------------------------------------------------
 
 
-def _count_text(count: int) -> str:
-    return f"{COUNTER_CAP:,}+" if count >= COUNTER_CAP else f"{count:,}"
+def _count_text(count: int, cap: int) -> str:
+    return f"{cap:,}+" if count >= cap else f"{count:,}"
 
 
-def env_counters(environment: Environment) -> dict:
-    """Runs executing and queued in the environment: two bounded index range counts."""
+def env_counters(environment: Environment, cap: int = COUNTER_CAP) -> dict:
+    """Runs executing and queued in the environment: two index range counts that stop
+    at `cap` rows."""
     runs = Run.objects.for_environment(environment)
-    executing = runs.filter(status__in=GROUPS["running"]).count_capped()
-    queued = runs.filter(status__in=GROUPS["queued"]).count_capped()
+    executing = runs.filter(status__in=GROUPS["running"]).count_capped(cap)
+    queued = runs.filter(status__in=GROUPS["queued"]).count_capped(cap)
     runs_url = reverse("dashboard:runs", args=[environment.slug])
     return {
         "environment_label": environment.label,
         "executing": executing,
         "queued": queued,
-        "executing_text": _count_text(executing),
-        "queued_text": _count_text(queued),
+        "executing_text": _count_text(executing, cap),
+        "queued_text": _count_text(queued, cap),
         "executing_url": f"{runs_url}?status=running&period=all",
         "queued_url": f"{runs_url}?status=queued&period=all",
     }
@@ -322,3 +333,163 @@ def _events(run: Run) -> dict:
         "last_event_id": events[-1].pk if events else 0,
         "log_levels": sorted({e.level for e in events if e.level}),
     }
+
+
+# --- batches -------------------------------------------------------------------------
+
+# How a batch's runs are summarised: (key, label, tone, statuses), in display order.
+PROGRESS_GROUPS = (
+    ("completed", "Completed", "success", (RunStatus.COMPLETED,)),
+    ("failed", "Failed", "failure", tuple(FAILED)),
+    (
+        "canceled",
+        "Canceled or expired",
+        "neutral",
+        (RunStatus.CANCELED, RunStatus.EXPIRED),
+    ),
+    ("running", "Running", "running", tuple(GROUPS["running"])),
+    ("waiting", "Waiting", "waiting", tuple(GROUPS["waiting"])),
+    ("queued", "Queued", "queued", tuple(GROUPS["queued"])),
+)
+_GROUP_OF = {
+    status: key for key, _, _, statuses in PROGRESS_GROUPS for status in statuses
+}
+
+
+def status_counts(batch_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Runs per status for each batch: one grouped query over the run_batch index."""
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in batch_ids}
+    rows = (
+        Run.objects.filter(batch_id__in=batch_ids)
+        .values_list("batch_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for batch_id, status, n in rows:
+        counts[batch_id][status] = n
+    return counts
+
+
+def progress_view(
+    counts: dict[str, int], expected: int, batch_id: str, env_slug: str
+) -> dict:
+    """Stacked-bar segments and legend entries for a batch's runs."""
+    total = sum(counts.values())
+    runs_url = reverse("dashboard:runs", args=[env_slug])
+    groups = []
+    for key, label, tone, statuses in PROGRESS_GROUPS:
+        n = sum(counts.get(s, 0) for s in statuses)
+        if n:
+            groups.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "tone": tone,
+                    "count": n,
+                    "width": _pct(n / max(total, expected, 1)),
+                    "url": f"{runs_url}?batch={batch_id}&status={key if key in GROUPS else ','.join(statuses)}&period=all",
+                }
+            )
+    finished = sum(counts.get(s, 0) for s in FINISHED)
+    return {
+        "groups": groups,
+        "total": total,
+        "expected": expected,
+        "finished": finished,
+        "fraction": finished / max(total, expected, 1),
+    }
+
+
+def batch_context(batch: Batch, counts: dict[str, int] | None = None) -> dict:
+    if counts is None:
+        counts = status_counts([batch.pk])[batch.pk]
+    end = batch.completed_at or timezone.now()
+    return {
+        "batch": batch,
+        "env_slug": batch.environment.slug,
+        "progress": progress_view(
+            counts, batch.run_count, batch.friendly_id, batch.environment.slug
+        ),
+        "duration": end - batch.created_at,
+        "is_live": batch.completed_at is None,
+    }
+
+
+def render_batch_fragments(batch: Batch) -> str:
+    """The batch page's `#batch-summary` (status, counts, progress by status), marked
+    for an out-of-band swap."""
+    return render_to_string(
+        "dashboard/batch_page.html#batch-summary", {**batch_context(batch), "oob": True}
+    )
+
+
+# --- deployments -------------------------------------------------------------------------
+
+DEPLOYMENTS_LIMIT = 100
+
+
+def deployments_with_task_counts(environment: Environment) -> list[Deployment]:
+    return list(
+        Deployment.objects.filter(environment=environment)
+        .annotate(task_count=Count("tasks"))
+        .order_by("-created_at", "-id")[:DEPLOYMENTS_LIMIT]
+    )
+
+
+def render_deployments_rows(environment: Environment) -> str:
+    """`<tbody id="deployments-body">` of the deployments list (newest first)."""
+    return render_to_string(
+        "dashboard/deployments.html#deployments-body",
+        {
+            "deployments": deployments_with_task_counts(environment),
+            "env_slug": environment.slug,
+            "oob": True,
+        },
+    )
+
+
+# --- tasks ------------------------------------------------------------------------------
+
+
+def task_activity(environment: Environment, tasks: list, since: datetime) -> list[dict]:
+    """Each task with its runs created since `since`, counted by status group (one
+    grouped query), and the links to those runs."""
+    counts: dict[str, dict[str, int]] = {task.slug: {} for task in tasks}
+    rows = (
+        Run.objects.filter(
+            environment=environment,
+            created_at__gte=since,
+            task_identifier__in=list(counts),
+        )
+        .values_list("task_identifier", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for slug, status, n in rows:
+        counts[slug][status] = n
+    runs_url = reverse("dashboard:runs", args=[environment.slug])
+    result = []
+    for task in tasks:
+        by_status = counts[task.slug]
+        groups = []
+        for key, label, tone, statuses in PROGRESS_GROUPS:
+            n = sum(by_status.get(s, 0) for s in statuses)
+            if n:
+                status_param = key if key in GROUPS else ",".join(statuses)
+                groups.append(
+                    {
+                        "label": label,
+                        "tone": tone,
+                        "count": n,
+                        "url": f"{runs_url}?task={task.slug}&status={status_param}&period=1d",
+                    }
+                )
+        result.append(
+            {
+                "task": task,
+                "groups": groups,
+                "total": sum(by_status.values()),
+                "runs_url": f"{runs_url}?task={task.slug}&period=1d",
+            }
+        )
+    return result

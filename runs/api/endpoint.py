@@ -21,6 +21,7 @@ Views raise `ApiError` (or a `runs.errors.RunError` from a service: its
 `status_code` and message are used) and never build error bodies themselves; any
 other exception becomes a logged 500. Views are CSRF-exempt (bearer auth).
 `request.api` also carries `legacy` (status names for this request) and `max_body`.
+Answers allow any origin (CORS; bearer auth, no cookies) and OPTIONS preflights get 204.
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ def api_endpoint(
         @csrf_exempt
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "OPTIONS":  # CORS preflight
+                return _with_cors(HttpResponse(status=204), allowed)
+            return _with_cors(_answer(request, *args, **kwargs), allowed)
+
+        def _answer(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in allowed:
                 response = error_response(405, "Method not allowed")
                 response["Allow"] = ", ".join(allowed)
@@ -135,6 +141,25 @@ def api_endpoint(
         return wrapper
 
     return decorate
+
+
+CORS_HEADERS = {
+    # Bearer tokens, never cookies: any origin may call (public tokens in browsers).
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "authorization, content-type, trigger-version, "
+    "x-trigger-api-version, x-trigger-request-idempotency-key, x-trigger-source, "
+    "x-trigger-client, x-trigger-branch, idempotency-key, idempotency-key-ttl",
+    "Access-Control-Expose-Headers": "x-trigger-jwt, x-trigger-jwt-claims, "
+    "x-should-retry, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def _with_cors(response: HttpResponse, methods: tuple[str, ...]) -> HttpResponse:
+    for name, value in CORS_HEADERS.items():
+        response[name] = value
+    response["Access-Control-Allow-Methods"] = ", ".join((*methods, "OPTIONS"))
+    return response
 
 
 def _add_public_token(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runs.api import bulk as bulk_api
 from runs.api import schemas
 from runs.statuses import RunStatus
 from runs.triggering import MACHINES
@@ -163,6 +164,7 @@ def _path_param(name: str, description: str) -> dict:
 
 RUN_ID = _path_param("runId", "A run id, `run_…`")
 BATCH_ID = _path_param("batchId", "A batch id, `batch_…`")
+BULK_ID = _path_param("bulkActionId", "A bulk action id, `bulk_…`")
 LIST_PARAMS = [
     ("page[size]", {"type": "integer", "minimum": 1, "maximum": 100}, "1–100, default 25"),
     ("page[after]", STR, "cursor from pagination.next"),
@@ -332,6 +334,25 @@ def paths() -> dict[str, dict[str, Any]]:
         "/api/v1/packets/{path}": {
             "get": _op("Get a signed download URL", {200: ("GET presignedUrl", _obj({"presignedUrl": STR}, ["presignedUrl"]))}, params=[_path_param("path", "Packet path")])
         },
+        "/api/v1/bulk-actions": {
+            "post": _op(
+                "Create a bulk action (cancel or replay)",
+                {202: ("Accepted; processed in the background", ID_ANSWER), 422: ("No run matches, or more than 1,000,000 runs", None)},
+                body=bulk_api.CREATE_BODY,
+                description="Exactly one of `filter` (the runs.list() filters, frozen at submit: a period becomes an absolute from/to) or `runIds` (at most 500). Cancel skips runs that have finished; replay replays every run on the current version.",
+            ),
+            "get": _op(
+                "List bulk actions",
+                {200: ("One page, newest first", _obj({"data": {"type": "array", "items": _ref("BulkAction")}, "pagination": PAGINATION}, ["data", "pagination"]))},
+                params=[{"name": n, "in": "query", "schema": s, "description": d} for n, s, d in LIST_PARAMS[:3]],
+            ),
+        },
+        "/api/v1/bulk-actions/{bulkActionId}": {
+            "get": _op("Retrieve a bulk action", {200: ("Status PENDING while it runs; skipped runs count as failure", _ref("BulkAction"))}, params=[BULK_ID])
+        },
+        "/api/v1/bulk-actions/{bulkActionId}/abort": {
+            "post": _op("Abort a bulk action", {200: ("Aborted", ID_ANSWER), 409: ("It had already completed or been aborted", None)}, params=[BULK_ID])
+        },
         "/api/v1/idempotencyKeys/{key}/reset": {
             "post": _op("Reset an idempotency key", {200: ("Released", ID_ANSWER)}, body=S.RESET_IDEMPOTENCY_BODY, params=[_path_param("key", "The idempotency key")])
         },
@@ -366,6 +387,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "RelatedRun": RELATED_RUN,
                 "ListRunItem": LIST_ITEM,
                 "Batch": BATCH,
+                "BulkAction": bulk_api.BULK_ACTION_OBJECT,
                 "Error": ERROR,
             },
         },

@@ -85,8 +85,9 @@ def page_params(
     return PageParams(size, after_key, before_key, max(after_gen, before_gen, 0))
 
 
-def run_filter(request: HttpRequest, queryset) -> RunFilter:
-    """A valid RunFilter from the `filter[...]` parameters, or 400."""
+def run_filter(request: HttpRequest, queryset, environment) -> RunFilter:
+    """A valid RunFilter over `queryset` (one environment's runs) from the
+    `filter[...]` parameters, or 400."""
     for key in request.GET:
         if not key.startswith("filter["):
             continue
@@ -105,7 +106,7 @@ def run_filter(request: HttpRequest, queryset) -> RunFilter:
     data = api_params_to_filter_data(request.GET)
     if "is_test" in data:
         data["is_test"] = BOOLEAN_VALUES[str(data["is_test"]).strip().lower()]
-    filterset = RunFilter(data, queryset=queryset)
+    filterset = RunFilter(data, queryset=queryset, environment=environment)
     if not filterset.is_valid():
         raise ApiError(
             400,

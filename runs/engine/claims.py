@@ -6,9 +6,10 @@ UPDATE and creates their Attempt rows with one INSERT. Concurrent workers skip e
 other's locked rows, so a run is claimed exactly once. On SQLite the IMMEDIATE
 transaction already serializes writers, which makes the same code atomic.
 
-Paused queues are skipped. Queues with a concurrency limit are claimed separately
-under a lock on their Queue row, counting runs already DEQUEUED/EXECUTING per
-concurrency key (Trigger.dev: each concurrency key is its own copy of the queue).
+Paused queues are skipped (read in the claiming transaction, so a pause applies at
+once). Queues with a concurrency limit are claimed separately under a lock on their
+Queue row, counting runs already DEQUEUED/EXECUTING per concurrency key
+(Trigger.dev: each concurrency key is its own copy of the queue).
 A run past its TTL is never started (the scheduler expires it). A run locked to a
 version is only claimed by a worker whose task set is that version's; every other
 run is stamped with the claiming worker's own deployment.
@@ -26,7 +27,9 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    Exists,
     F,
+    OuterRef,
     Q,
     Value,
     When,
@@ -93,7 +96,7 @@ _COLUMNS = {
 class ClaimRules:
     """What claiming needs besides the runs; a worker reloads it every second or so."""
 
-    special_queues: list[tuple[int, str, bool, int | None]]  # paused or limited
+    limited_queues: list[tuple[int, str]]  # (environment, name) with a limit
     # environment → the worker's own (deployment id, version) there
     deployments: dict[int, tuple[int, str]]
     # environment → versions with the worker's task set (runs locked to them are ours)
@@ -110,10 +113,12 @@ class ClaimRules:
             deployments[env_id] = (pk, version)  # the newest wins
             compatible.setdefault(env_id, []).append(version)
         return cls(
-            special_queues=list(
-                Queue.objects.filter(environment_id__in=environment_ids)
-                .filter(Q(paused=True) | Q(concurrency_limit__isnull=False))
-                .values_list("environment_id", "name", "paused", "concurrency_limit")
+            limited_queues=list(
+                Queue.objects.filter(
+                    environment_id__in=environment_ids,
+                    concurrency_limit__isnull=False,
+                    paused=False,
+                ).values_list("environment_id", "name")
             ),
             deployments=deployments,
             compatible_versions=compatible,
@@ -136,7 +141,6 @@ def claim_runs(
     """Claim up to `limit` runs for `worker_id`: DEQUEUED, attempt created."""
     if limit <= 0 or not task_ids or not environment_ids:
         return []
-    special = rules.special_queues
     now = timezone.now()
     base = (
         Run.objects.filter(
@@ -150,36 +154,45 @@ def claim_runs(
     if not base.exists():  # idle: no locks (on SQLite: no write transaction)
         return []
     with transaction.atomic():
-        ids = _claim_unlimited(base, special, limit)
-        for env_id, name, paused, queue_limit in special:
+        ids = _claim_unlimited(base, limit)
+        for env_id, name in rules.limited_queues:
             if len(ids) >= limit:
                 break
-            if not paused:
-                ids += _claim_limited(base, env_id, name, queue_limit, limit - len(ids))
+            ids += _claim_limited(base, env_id, name, limit - len(ids))
         if not ids:
             return []
         return _dequeue(ids, worker_id, rules.deployments, now)
 
 
-def _claim_unlimited(base, special, limit: int) -> list[int]:
-    qs = base
-    for env_id, name, _, _ in special:
-        qs = qs.exclude(environment_id=env_id, queue=name)
+def _claim_unlimited(base, limit: int) -> list[int]:
+    """Runs of queues with no limit and not paused, read fresh in this transaction:
+    a pause or a new limit applies to the very next claim."""
+    restricted = Queue.objects.filter(
+        environment_id=OuterRef("environment_id"), name=OuterRef("queue")
+    ).filter(Q(paused=True) | Q(concurrency_limit__isnull=False))
     return list(
-        qs.select_for_update(skip_locked=True)
+        base.exclude(Exists(restricted))
+        .select_for_update(skip_locked=True)
         .order_by("queue_timestamp", "id")
         .values_list("pk", flat=True)[:limit]
     )
 
 
-def _claim_limited(
-    base, env_id: int, name: str, queue_limit: int, want: int
-) -> list[int]:
+def _claim_limited(base, env_id: int, name: str, want: int) -> list[int]:
     in_queue = base.filter(environment_id=env_id, queue=name)
     if not in_queue.exists():
         return []
-    # Serialize claimers of this queue so two workers cannot both fill the last slot.
-    Queue.objects.select_for_update().filter(environment_id=env_id, name=name).first()
+    # Locking the Queue row serializes claimers of this queue, so two workers cannot
+    # both fill its last slot; its settings are read under that lock.
+    settings = (
+        Queue.objects.select_for_update()
+        .filter(environment_id=env_id, name=name)
+        .values_list("paused", "concurrency_limit")
+        .first()
+    )
+    if settings is None or settings[0] or settings[1] is None:
+        return []
+    queue_limit = settings[1]
     running = Counter(
         dict(
             Run.objects.filter(environment_id=env_id, queue=name, status__in=RUNNING)

@@ -20,25 +20,20 @@ import threading
 import time
 import traceback
 
-PARENT_CHECK_INTERVAL = 0.25
 
-
-def executor_main(conn, modules: list[str], worker_pid: int) -> None:
+def executor_main(conn, modules: list[str], lifeline) -> None:
     os.setpgrp()
     # Ctrl-C reaches the whole process group; the worker decides how attempts end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with(worker_pid)
+    _die_with_worker(lifeline)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     import django
 
     django.setup()
-    from django.conf import settings
-
     from runs import sdk
     from runs.engine.registry import discover_tasks
 
     tasks = discover_tasks(modules)
-    limit = settings.RUNWATCH_OUTPUT_MAX_BYTES
     _start_flusher(sdk)
     while True:
         try:
@@ -48,33 +43,30 @@ def executor_main(conn, modules: list[str], worker_pid: int) -> None:
         if message[0] == "stop":
             return
         _, info = message
-        result = _run_attempt(conn, sdk, tasks, info, limit)
+        result = _run_attempt(conn, sdk, tasks, info)
         with sdk.send_lock:
             conn.send(result)
 
 
-def _die_with(worker_pid: int) -> None:
-    """SIGKILL this process when its worker dies: PR_SET_PDEATHSIG covers the
-    forkserver parent on Linux; a watcher thread covers everything else."""
+def _die_with_worker(lifeline) -> None:
+    """Exit at once when the worker dies. `lifeline` is the read end of a pipe whose
+    only write end the worker holds: it reads EOF the moment the worker is gone (a
+    zombie included, which a pid probe would take for alive). The parent of this
+    process is the forkserver, so PR_SET_PDEATHSIG covers the forkserver dying."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
     def watch() -> None:
-        while True:
-            time.sleep(PARENT_CHECK_INTERVAL)
-            try:
-                os.kill(worker_pid, 0)
-            except ProcessLookupError:
-                os._exit(70)
-            except PermissionError:
-                pass
+        with contextlib.suppress(EOFError, OSError):
+            lifeline.recv()
+        os._exit(70)
 
-    threading.Thread(target=watch, daemon=True, name="worker-watch").start()
+    threading.Thread(target=watch, daemon=True, name="worker-lifeline").start()
 
 
-def _run_attempt(conn, sdk, tasks, info: dict, output_limit: int) -> tuple:
+def _run_attempt(conn, sdk, tasks, info: dict) -> tuple:
     task = tasks.get(info["task"])
     if task is None:
         return _failure(
@@ -97,14 +89,7 @@ def _run_attempt(conn, sdk, tasks, info: dict, output_limit: int) -> tuple:
     sdk._enter_run(conn, ctx, info["metadata"])
     try:
         output = task(info["payload"], ctx)
-        data = json.dumps(output) if output is not None else None
-        if data is not None and len(data.encode()) > output_limit:
-            result = _failure(
-                "OutputTooLarge",
-                f"Output exceeds maximum size of {output_limit} bytes",
-            )
-        else:
-            result = ("done", data)
+        result = ("done", json.dumps(output) if output is not None else None)
     except BaseException as exc:  # task code may raise anything, SystemExit included
         result = _failure(type(exc).__name__, str(exc), traceback.format_exc())
     finally:

@@ -26,6 +26,7 @@ _context.set_forkserver_preload(["runs.engine.preload"])
 class Executor:
     process: Any
     conn: Any
+    lifeline: Any  # never written: closing it (or dying) ends the process
     busy: bool = False
 
     @property
@@ -40,7 +41,12 @@ class Executor:
         """SIGKILL the attempt process and everything the task started (its group)."""
         kill_group(self.pid)
         self.process.join(timeout=2)
-        self.conn.close()
+        self.close()
+
+    def close(self) -> None:
+        for end in (self.conn, self.lifeline):
+            with contextlib.suppress(OSError):
+                end.close()
 
     def exit_code(self) -> int | None:
         self.process.join(timeout=1)
@@ -69,15 +75,17 @@ class Pool:
 
     def spawn(self) -> Executor:
         parent_conn, child_conn = _context.Pipe()
+        lifeline_read, lifeline_write = _context.Pipe(duplex=False)
         process = _context.Process(
             target=executor_main,
-            args=(child_conn, self.modules, os.getpid()),
+            args=(child_conn, self.modules, lifeline_read),
             daemon=True,
             name="runwatch-attempt",
         )
         process.start()
         child_conn.close()
-        return Executor(process=process, conn=parent_conn)
+        lifeline_read.close()
+        return Executor(process=process, conn=parent_conn, lifeline=lifeline_write)
 
     def prefill(self, count: int) -> None:
         while len(self.idle) < count:
@@ -89,7 +97,7 @@ class Pool:
             if executor.alive:
                 executor.busy = True
                 return executor
-            executor.conn.close()
+            executor.close()
         executor = self.spawn()
         executor.busy = True
         return executor
@@ -106,4 +114,6 @@ class Pool:
             executor.process.join(timeout=1)
             if executor.process.is_alive():
                 executor.kill()
+            else:
+                executor.close()
         self.idle.clear()

@@ -434,7 +434,7 @@ class Worker:
                 kind = message[0]
                 if kind == "done":
                     self._release(active)
-                    self._record(active, RunStatus.COMPLETED, output=message[1])
+                    self._completed(active, message[1])
                     return
                 if kind == "failed":
                     self._release(active)
@@ -453,6 +453,18 @@ class Worker:
             if self.active.pop(executor, None) is not None:
                 self._track()
                 self._process_died(active)
+
+    def _completed(self, active: Active, output: str | None) -> None:
+        limit = settings.RUNWATCH_OUTPUT_MAX_BYTES
+        if output is not None and len(output.encode()) > limit:
+            error = {
+                "name": "OutputTooLarge",
+                "message": f"Output exceeds maximum size of {limit} bytes",
+                "stack": "",
+            }
+            self._record(active, RunStatus.FAILED, error=error, retry_policy={})
+        else:
+            self._record(active, RunStatus.COMPLETED, output=output)
 
     def _cap_logs(self, active: Active, message: tuple) -> tuple:
         kind, ops, logs = message
@@ -635,7 +647,7 @@ class Worker:
 
     def _process_died(self, active: Active) -> None:
         code = active.executor.exit_code()
-        active.executor.conn.close()
+        active.executor.close()
         self._poked = True
         if active.executor.pid in self.lease.fenced:
             self._record(active, REQUEUE, reason="Worker lost its lease, retrying")

@@ -100,11 +100,17 @@
     area.remove();
   }
   document.addEventListener("click", function (event) {
-    const button = event.target.closest("[data-copy], [data-copy-target]");
+    const button = event.target.closest("[data-copy], [data-copy-target], [data-copy-url]");
     if (!button) return;
     event.preventDefault();
     event.stopPropagation();
-    if (button.dataset.copyTarget) {
+    if (button.dataset.copyUrl) {
+      // Secrets are fetched when copied rather than kept in the page.
+      fetch(button.dataset.copyUrl, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (text) { copyText(text, button); })
+        .catch(function () { toast("Could not copy the key.", "error"); });
+    } else if (button.dataset.copyTarget) {
       const source = document.querySelector(button.dataset.copyTarget);
       if (source) copyText(source.dataset.value || source.textContent, button);
     } else {
@@ -450,8 +456,18 @@
     index = index < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.max(0, Math.min(rows.length - 1, index + step));
     if (current) current.classList.remove("is-cursor");
     rows[index].classList.add("is-cursor");
+    cursorId = rows[index].id;
     rows[index].scrollIntoView({ block: "nearest" });
   }
+  // Live updates replace rows: put the cursor back on the row it was on.
+  let cursorId = null;
+  function restoreCursor() {
+    const row = cursorId && document.getElementById(cursorId);
+    if (row && !row.classList.contains("is-cursor")) row.classList.add("is-cursor");
+  }
+  document.addEventListener("htmx:oobAfterSwap", restoreCursor);
+  document.addEventListener("htmx:afterSettle", restoreCursor);
+  document.addEventListener("htmx:wsAfterMessage", restoreCursor);
   let prefix = null;
   document.addEventListener("keydown", function (event) {
     const tag = (event.target.tagName || "").toLowerCase();
@@ -488,5 +504,8 @@
     if (direct) { event.preventDefault(); direct.click(); }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { refreshTimes(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    refreshTimes();
+    document.documentElement.dataset.appReady = "1";  // handlers bound (browser tests wait on it)
+  });
 })();

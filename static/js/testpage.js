@@ -427,7 +427,7 @@
       remove.className = "tag-remove";
       remove.setAttribute("data-remove-tag", "");
       remove.setAttribute("aria-label", "Remove tag " + tag);
-      remove.textContent = "×";
+      remove.innerHTML = '<svg class="icon" aria-hidden="true"><use href="#i-x"></use></svg>';
       const input = document.createElement("input");
       input.type = "hidden";
       input.name = "tags";
@@ -468,15 +468,27 @@
 
   // --- the form: guard, dirty state, keyboard ----------------------------------------
 
-  let dirty = false;
+  // Once the form has unsaved edits, loading a previous run or a template asks first
+  // (through hx-confirm, which app.js shows as the dashboard's confirmation dialog).
+  function markDirty(dirty) {
+    document.querySelectorAll("[data-loads-form]").forEach(function (link) {
+      if (!dirty) { link.removeAttribute("hx-confirm"); return; }
+      link.setAttribute("hx-confirm", "Your unsaved changes to the payload, metadata and options will be replaced.");
+      link.dataset.confirmTitle = "Discard your changes?";
+      link.dataset.confirmAction = "Discard changes";
+    });
+  }
 
   function initForm(form) {
     if (form._ready) return;
     form._ready = true;
-    dirty = false;
+    markDirty(false);
     const workspace = document.getElementById("test-workspace");
-    workspace.addEventListener("input", function () { dirty = true; });
-    workspace.addEventListener("change", function () { dirty = true; });
+    const edited = function (event) {
+      if (event.target.form === form) markDirty(true);
+    };
+    workspace.addEventListener("input", edited);
+    workspace.addEventListener("change", edited);
 
     form.addEventListener("submit", function (event) {
       const saving = event.submitter && event.submitter.hasAttribute("data-save-template");
@@ -488,13 +500,13 @@
       }
       if (form._submitting) { event.preventDefault(); return; }
       form._submitting = true;
-      dirty = false;
+      markDirty(false);
       const button = saving ? event.submitter : document.querySelector("[data-run-test]");
       // Disable after the browser has read the submitter (a disabled one would not count).
       setTimeout(function () {
         button.disabled = true;
         button.classList.add("is-busy");
-        if (!saving) button.firstChild.textContent = "Running… ";
+        if (!saving) button.querySelector("[data-run-label]").textContent = "Running…";
       }, 0);
     });
   }
@@ -596,14 +608,6 @@
     rename.querySelector("summary").focus();
   });
 
-  // Loading a previous run or a template replaces the form: ask before dropping edits.
-  document.addEventListener("htmx:confirm", function (event) {
-    const source = event.detail.elt;
-    if (!source.hasAttribute || !source.hasAttribute("data-loads-form") || !dirty) return;
-    event.preventDefault();
-    if (window.confirm("Discard your changes to the form?")) event.detail.issueRequest(true);
-  });
-
   // Back from the run page (bfcache): the form is usable again.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) return;
@@ -613,8 +617,8 @@
       button.disabled = false;
       button.classList.remove("is-busy");
     });
-    const run = document.querySelector("[data-run-test]");
-    if (run) run.firstChild.textContent = "Run test ";
+    const label = document.querySelector("[data-run-label]");
+    if (label) label.textContent = "Run test";
   });
 
   // --- task pickers: the header's switcher and the /test/ list --------------------------

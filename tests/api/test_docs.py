@@ -73,3 +73,12 @@ def test_docs_page_renders_from_the_document_without_a_cdn():
     assert "Trigger a task" in html
     assert "https://" not in html.split("<body>")[0]  # no external assets in <head>
     assert "/static/css/app.css" in html
+
+
+def test_docs_page_escapes_text_and_shows_backticks_as_code():
+    from runs.api.views.docs import inline_code
+
+    assert (
+        inline_code("use `x-trigger-jwt` <b>")
+        == "use <code>x-trigger-jwt</code> &lt;b&gt;"
+    )

@@ -236,3 +236,14 @@ def test_expired_request_idempotency_answers_are_not_replayed_and_get_pruned(
     IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=2))
     assert prune_expired() == 1
     assert not IdempotentRequest.objects.exists()
+
+
+def test_cors_preflight_and_headers(api):
+    preflight = Client().options("/api/v3/runs/run_x")
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "*"
+    assert "authorization" in preflight["Access-Control-Allow-Headers"]
+    assert preflight["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+    answer = api.get("/api/v1/runs")
+    assert answer["Access-Control-Allow-Origin"] == "*"
+    assert "x-trigger-jwt" in answer["Access-Control-Expose-Headers"]

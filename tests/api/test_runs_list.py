@@ -73,6 +73,10 @@ def test_each_filter(api, dev, deploy, make_run):
     c = Run.objects.get(batch__friendly_id=batch_runs)
     bulk = BulkAction.objects.create(environment=dev, type="CANCEL")
     BulkActionItem.objects.create(bulk_action=bulk, run=b, outcome="succeeded")
+    replayed = make_run(dev, task="b", queue="replays")
+    BulkActionItem.objects.create(
+        bulk_action=bulk, run=a, new_run=replayed, outcome="succeeded"
+    )
     now = timezone.now()
     Run.objects.filter(pk=a.pk).update(created_at=now - timedelta(hours=3))
 
@@ -82,15 +86,15 @@ def test_each_filter(api, dev, deploy, make_run):
         }, params
 
     check({"filter[status]": "CANCELED"}, [b])
-    check({"filter[status]": "QUEUED,CANCELED"}, [a, b, c])
-    check({"filter[taskIdentifier]": "b"}, [b])
+    check({"filter[status]": "QUEUED,CANCELED"}, [a, b, c, replayed])
+    check({"filter[taskIdentifier]": "b"}, [b, replayed])
     check({"filter[version]": deployment.version}, [a])
     check({"filter[tag]": "red,blue"}, [a, b])
-    check({"filter[bulkAction]": bulk.friendly_id}, [b])
+    check({"filter[bulkAction]": bulk.friendly_id}, [a, b, replayed])
     check({"filter[schedule]": "sched_1"}, [])
     check({"filter[isTest]": "true"}, [b])
-    check({"filter[isTest]": "false"}, [a, c])
-    check({"filter[createdAt][period]": "1h"}, [b, c])
+    check({"filter[isTest]": "false"}, [a, c, replayed])
+    check({"filter[createdAt][period]": "1h"}, [b, c, replayed])
     check(
         {
             "filter[createdAt][from]": str(

@@ -37,3 +37,30 @@ def process_all(bulk_action: BulkAction) -> BulkAction:
             break
     bulk_action.refresh_from_db()
     return bulk_action
+
+
+@pytest.fixture
+def api(dev):
+    """The dev environment's secret key, sending the SDK's API version header."""
+    from tests.api.conftest import ApiClient
+
+    return ApiClient(dev.api_key)
+
+
+@pytest.fixture
+def prod_api(prod):
+    from tests.api.conftest import ApiClient
+
+    return ApiClient(prod.api_key)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The personas' default hasher costs a second per test; these tests never need it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    client.force_login(alice)
+    return client

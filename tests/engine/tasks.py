@@ -77,3 +77,92 @@ def parent(payload, ctx):
 @task(id="oversize")
 def oversize(payload, ctx):
     metadata.set("blob", "x" * 300_000)
+
+
+@task(
+    id="exclusive", retry={"max_attempts": 3, "min_timeout_ms": 50, "randomize": False}
+)
+def exclusive(payload, ctx):
+    """Holds a file lock while it runs: a second execution at the same time fails to
+    take it and leaves an OVERLAP marker. Appends "start"/"end" lines to a log."""
+    import fcntl
+
+    seconds = payload["seconds"].get(str(ctx.attempt), 0.05)
+    with open(payload["lock"], "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with open(payload["lock"] + ".OVERLAP", "a") as marker:
+                marker.write(f"{ctx.run.id} attempt {ctx.attempt}\n")
+            raise
+        _note(payload["log"], f"{os.getpid()} start {ctx.run.id} {ctx.attempt}")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            logger.info("tick")
+            time.sleep(0.1)
+        _note(payload["log"], f"{os.getpid()} end {ctx.run.id} {ctx.attempt}")
+    return {"attempt": ctx.attempt}
+
+
+def _note(path: str, line: str) -> None:
+    with open(path, "a") as log:
+        log.write(line + "\n")
+
+
+@task(id="record")
+def record(payload, ctx):
+    _note(payload["log"], ctx.run.id)
+
+
+@task(id="serial", queue="serial", queue_concurrency_limit=1)
+def serial(payload, ctx):
+    return exclusive(payload, ctx)
+
+
+@task(id="reporter")
+def reporter(payload, ctx):
+    """Reports progress through metadata and logs for `steps` × 0.1 s."""
+    for step in range(1, payload["steps"] + 1):
+        metadata.set("step", step)
+        logger.info("step", n=step)
+        time.sleep(0.1)
+    return {"steps": payload["steps"]}
+
+
+@task(id="failing-child", retry={"max_attempts": 1})
+def failing_child(payload, ctx):
+    raise ValueError("child says no")
+
+
+@task(id="careful-parent", retry={"max_attempts": 1})
+def careful_parent(payload, ctx):
+    from runs.sdk import TaskRunFailed
+
+    try:
+        failing_child.trigger_and_wait({})
+    except TaskRunFailed as exc:
+        return {"child_status": exc.status, "message": exc.error["message"]}
+    return {"child_status": "COMPLETED"}
+
+
+@task(id="waits-forever")
+def waits_forever(payload, ctx):
+    spin.trigger_and_wait({})
+
+
+@task(id="aborts")
+def aborts(payload, ctx):
+    from runs.sdk import AbortTaskRunError
+
+    raise AbortTaskRunError("this payload can never work")
+
+
+@task(id="huge-output")
+def huge_output(payload, ctx):
+    return "x" * payload["bytes"]
+
+
+@task(id="chatty")
+def chatty(payload, ctx):
+    for i in range(payload["lines"]):
+        logger.debug("line", i=i)

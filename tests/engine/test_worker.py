@@ -7,10 +7,11 @@ import time
 import pytest
 
 from runs.actions import cancel_run
-from runs.models import Attempt, AttemptStatus, Batch, Run, RunEvent
+from runs.models import Attempt, AttemptStatus, Queue, Run, RunEvent
 from runs.statuses import FINISHED, RunStatus
 from runs.triggering import BatchItem, TriggerOptions, batch_trigger, trigger
 from tests.conftest import wait_until
+from tests.engine.checks import executions, overlapped
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,28 +168,6 @@ def test_delayed_run_starts_after_its_delay(dev, start_worker):
     assert run.started_at >= run.delay_until
 
 
-def test_two_workers_execute_each_run_exactly_once(dev, start_worker):
-    start_worker(environments=["dev"], worker_id="w1")
-    start_worker(environments=["dev"], worker_id="w2")
-    batch, _, _ = batch_trigger(dev, [BatchItem("noop", {"i": i}) for i in range(120)])
-
-    def all_done():
-        return (
-            not Run.objects.filter(batch=batch)
-            .exclude(status=RunStatus.COMPLETED)
-            .exists()
-        )
-
-    wait_until(all_done, timeout=60)
-    assert Attempt.objects.filter(run__batch=batch).count() == 120
-    workers = set(
-        Attempt.objects.filter(run__batch=batch).values_list("worker_id", flat=True)
-    )
-    assert workers <= {"w1", "w2"}
-    # batches settle on the workers' next scheduling pass
-    wait_until(lambda: Batch.objects.get(pk=batch.pk).status == "COMPLETED", timeout=5)
-
-
 def test_cancel_racing_completion_has_exactly_one_winner(dev, start_worker):
     start_worker(environments=["dev"], concurrency=4)
     _, runs, _ = batch_trigger(dev, [BatchItem("noop", {"i": i}) for i in range(60)])
@@ -206,3 +185,95 @@ def test_cancel_racing_completion_has_exactly_one_winner(dev, start_worker):
         assert len(terminal) == 1, (run.friendly_id, _statuses(run))
         run.refresh_from_db()
         assert run.status == terminal[0]
+
+
+def test_a_queue_limit_holds_across_workers(dev, start_worker, exclusive_payload):
+    start_worker(environments=["dev"], concurrency=3, worker_id="w1")
+    start_worker(environments=["dev"], concurrency=3, worker_id="w2")
+    payload = exclusive_payload(a1=0.15)
+    _, runs, _ = batch_trigger(dev, [BatchItem("serial", payload) for _ in range(6)])
+    for run in runs:
+        assert _finished(run).status == RunStatus.COMPLETED, run.error
+    assert not overlapped(payload)  # never two at once in the "serial" queue
+    assert [e[1] for e in executions(payload)] == ["start", "end"] * 6
+
+
+def test_a_paused_queue_holds_its_runs_until_resumed(dev, start_worker):
+    start_worker(environments=["dev"])
+    Queue.objects.update_or_create(
+        environment=dev, name="task/add", defaults={"paused": True}
+    )
+    run, _ = trigger(dev, "add", {"a": 1, "b": 1})
+    time.sleep(1.5)  # rules are reloaded every second: it had its chance
+    assert Run.objects.get(pk=run.pk).status == RunStatus.QUEUED
+    Queue.objects.filter(environment=dev, name="task/add").update(paused=False)
+    assert _finished(run).status == RunStatus.COMPLETED
+
+
+def test_runs_waiting_for_a_version_run_once_a_worker_brings_the_task(
+    dev, start_worker
+):
+    run, _ = trigger(dev, "add", {"a": 2, "b": 3})
+    assert run.status == RunStatus.PENDING_VERSION
+    start_worker(environments=["dev"])
+    assert _finished(run).status == RunStatus.COMPLETED
+    assert _statuses(run)[:2] == ["PENDING_VERSION", "QUEUED"]
+
+
+def test_a_run_not_started_within_its_ttl_expires(dev, start_worker):
+    start_worker(environments=["dev"])
+    Queue.objects.update_or_create(
+        environment=dev, name="task/add", defaults={"paused": True}
+    )
+    run, _ = trigger(dev, "add", {"a": 1, "b": 1}, TriggerOptions(ttl="1s"))
+    assert _finished(run).status == RunStatus.EXPIRED
+    assert run.expired_at and not run.attempts.exists()
+
+
+def test_a_failed_child_raises_in_its_waiting_parent(dev, start_worker):
+    start_worker(environments=["dev"], concurrency=1)
+    run, _ = trigger(dev, "careful-parent", {})
+    assert _finished(run).status == RunStatus.COMPLETED, run.error
+    assert run.output == '{"child_status": "FAILED", "message": "child says no"}'
+
+
+def test_canceling_a_waiting_parent_cancels_its_child(dev, start_worker):
+    worker = start_worker(environments=["dev"], concurrency=2)
+    parent, _ = trigger(dev, "waits-forever", {})
+    wait_until(lambda: Run.objects.get(pk=parent.pk).status == RunStatus.WAITING)
+    child = wait_until(
+        lambda: Run.objects.filter(parent=parent, status=RunStatus.EXECUTING).first()
+    )
+    assert cancel_run(parent)
+    assert _finished(parent).status == RunStatus.CANCELED
+    assert _finished(child).status == RunStatus.CANCELED
+    wait_until(lambda: not worker.active)  # both attempt processes were stopped
+
+
+def test_an_aborted_run_fails_without_retrying(dev, start_worker):
+    start_worker(environments=["dev"])
+    run, _ = trigger(dev, "aborts", {})
+    assert _finished(run).status == RunStatus.FAILED
+    assert (run.attempt_count, run.error["name"]) == (1, "AbortTaskRunError")
+
+
+def test_an_output_over_the_limit_fails_the_run(dev, start_worker, settings):
+    settings.RUNWATCH_OUTPUT_MAX_BYTES = 1000
+    start_worker(environments=["dev"])
+    run, _ = trigger(dev, "huge-output", {"bytes": 2000})
+    assert _finished(run).status == RunStatus.FAILED
+    assert run.error["name"] == "OutputTooLarge" and run.attempt_count == 1
+    assert run.output is None
+
+
+def test_log_lines_per_attempt_are_capped(dev, start_worker, settings):
+    settings.RUNWATCH_MAX_LOG_LINES_PER_ATTEMPT = 50
+    start_worker(environments=["dev"])
+    run, _ = trigger(dev, "chatty", {"lines": 400})
+    assert _finished(run).status == RunStatus.COMPLETED
+    logs = list(
+        RunEvent.objects.filter(run=run, kind="log")
+        .order_by("id")
+        .values_list("message", flat=True)
+    )
+    assert len(logs) == 51 and "Log limit of 50 lines" in logs[-1]

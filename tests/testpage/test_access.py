@@ -51,7 +51,7 @@ def test_an_environment_without_a_deployment_says_how_to_get_one(client, alice, 
     client.force_login(alice)
     response = client.get("/env/dev/test/")
     assert response.status_code == 200
-    assert "No deployment in this environment yet" in response.content.decode()
+    assert "No deployment in Development yet" in response.content.decode()
 
 
 def test_the_side_navigation_leads_to_the_test_page(client, alice, dev):
@@ -145,3 +145,12 @@ def test_with_the_csrf_token_the_same_actions_work(csrf_client, dev):
         headers={"X-CSRFToken": token, "HX-Request": "true"},
     )
     assert rename.status_code == 200
+
+
+def test_the_pages_connect_to_the_live_feed_for_the_header_counters(
+    client, alice, dev, deploy
+):
+    deploy(dev, "add")
+    client.force_login(alice)
+    for url in ("/env/dev/test/", task_url()):
+        assert f'ws-connect="/ws{url}"' in client.get(url).content.decode()

@@ -66,7 +66,7 @@ def list_runs(request: ApiRequest) -> HttpResponse:
         .select_related("environment")
         .only(*LIST_COLUMNS)
     )
-    filtered = run_filter(request, queryset).qs
+    filtered = run_filter(request, queryset, request.api.environment).qs
     page = paginate(
         filtered, size=params.size, after=params.after, before=params.before
     )
