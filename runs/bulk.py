@@ -79,6 +79,7 @@ logger = logging.getLogger("runwatch.bulk")
 
 MAX_TARGETS = 1_000_000  # per bulk action
 MAX_NAME_LENGTH = 255
+MAX_ACTIVE = 10  # pending or running bulk actions per environment
 PREVIEW_SIZE = 10
 CANCEL_CHUNK = 5000  # runs per transaction: one UPDATE, one INSERT of events
 REPLAY_CHUNK = 500  # runs per transaction: payloads are loaded, so fewer
@@ -90,6 +91,10 @@ PASS_BUDGET = 0.4
 LANES = 2
 
 # --- preview and submit --------------------------------------------------------------
+
+
+class TooManyActive(RunError):
+    status_code = 429
 
 
 @dataclass
@@ -165,6 +170,14 @@ def create_bulk_action(
         )
     if targeted == 0:
         raise Unprocessable("No runs match, so there is nothing to do", field="filter")
+    active = BulkAction.objects.filter(
+        environment=target.environment, status__in=ACTIVE_BULK_STATUSES
+    ).count()
+    if active >= MAX_ACTIVE:
+        raise TooManyActive(
+            f"You can only run {MAX_ACTIVE} bulk actions at a time in this "
+            "environment. Wait for one to finish, or abort one."
+        )
     with transaction.atomic():
         bulk = BulkAction.objects.create(
             environment=target.environment,
@@ -194,8 +207,9 @@ def create_bulk_action(
 
 
 def abort_bulk_action(bulk: BulkAction, *, user=None, via: str = "dashboard") -> bool:
-    """Stop a bulk action that is still pending or running; the chunk in progress (if
-    any) finishes first. False when it had already completed or been aborted."""
+    """Stop a bulk action that is still pending or running: a chunk in flight either
+    committed before this or is rolled back. False when it had already completed or
+    been aborted."""
     now = timezone.now()
     with transaction.atomic():
         stopped = BulkAction.objects.filter(
