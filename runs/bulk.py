@@ -65,6 +65,7 @@ __all__ = [
     "MAX_RUN_IDS",
     "BulkTarget",
     "abort_bulk_action",
+    "count_targets",
     "create_bulk_action",
     "describe_filter",
     "preview",
@@ -121,6 +122,11 @@ def _bounded_count(qs: QuerySet) -> int:
     return qs.order_by()[: MAX_TARGETS + 1].count()
 
 
+def count_targets(target: BulkTarget) -> int:
+    """How many runs `target` matches now (at most MAX_TARGETS + 1)."""
+    return _bounded_count(target.queryset())
+
+
 def preview(target: BulkTarget, action: str) -> Preview:
     action = _check_action(action)
     qs = target.queryset()
@@ -161,7 +167,7 @@ def create_bulk_action(
         raise InvalidInput(
             f"The name can be at most {MAX_NAME_LENGTH} characters", field="name"
         )
-    targeted = _bounded_count(target.queryset())
+    targeted = count_targets(target)
     if targeted > MAX_TARGETS:
         raise Unprocessable(
             f"This bulk action would target more than {MAX_TARGETS:,} runs, the most "

@@ -333,3 +333,19 @@ def test_the_summary_and_items_resync_on_their_own(signed_in, dev, runs_in):
     assert items.content.decode().lstrip().startswith('<section id="bulk-items"')
     bad = signed_in.get(f"/env/dev/bulk-actions/{action.friendly_id}/?after=garbage")
     assert bad.status_code == 200 and "Invalid cursor" in bad.content.decode()
+
+
+def test_the_bulk_action_page_has_constant_queries(signed_in, dev, runs_in):
+    def queries(count: int, task: str) -> int:
+        runs_in(dev, "FAILED", count, task=task)
+        action = process_all(
+            bulk.create_bulk_action(
+                bulk.target_from_filter(dev, {"task": task}), "replay"
+            )
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            response = signed_in.get(f"/env/dev/bulk-actions/{action.friendly_id}/")
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    assert queries(2, "task-few") == queries(20, "task-many")
