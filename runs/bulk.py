@@ -57,7 +57,7 @@ from runs.models import (
     BulkActionType,
     Run,
 )
-from runs.setsql import list_param, values_of
+from runs.setsql import list_param, rows_of, rows_param, values_of
 from runs.statuses import CANCELABLE
 from runs.triggering import replay_many
 
@@ -465,23 +465,25 @@ def _replay(bulk: BulkAction, run_ids: list[int], now: datetime) -> _Counts:
     outcome = replay_many(
         bulk.environment, runs, use_current_version=bulk.use_current_version
     )
-    items = []
+    rows = []
     for run in runs:
         result = outcome[run.pk]
-        failed = isinstance(result, RunError)
-        items.append(
-            BulkActionItem(
-                bulk_action=bulk,
-                run_id=run.pk,
-                new_run=None if failed else result,
-                outcome=BulkActionOutcome.FAILED
-                if failed
-                else BulkActionOutcome.SUCCEEDED,
-                message=result.message[:255] if failed else "",
-                created_at=now,
-                processed_at=now,
-            )
+        if isinstance(result, RunError):
+            rows.append((run.pk, None, BulkActionOutcome.FAILED, result.message[:255]))
+        else:
+            rows.append((run.pk, result.pk, BulkActionOutcome.SUCCEEDED, ""))
+    columns = [
+        ("run_id", "bigint"),
+        ("new_run_id", "bigint"),
+        ("outcome", "text"),
+        ("message", "text"),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {BulkActionItem._meta.db_table} (bulk_action_id, run_id, "
+            "new_run_id, outcome, message, created_at, processed_at) "
+            f"SELECT %s, run_id, new_run_id, outcome, message, %s, %s FROM {rows_of(columns)}",
+            [bulk.pk, now, now, *rows_param(rows, len(columns))],
         )
-    BulkActionItem.objects.bulk_create(items)
-    failures = sum(1 for item in items if item.outcome == BulkActionOutcome.FAILED)
-    return _Counts(succeeded=len(items) - failures, failed=failures)
+    failures = sum(1 for row in rows if row[2] == BulkActionOutcome.FAILED)
+    return _Counts(succeeded=len(rows) - failures, failed=failures)
