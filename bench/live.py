@@ -47,26 +47,39 @@ ACK = re.compile(r'<div id="live-state"[^>]*? data-seq="(\d+)" data-ack')
 
 
 async def _client(url: str, headers: dict, ready, log: list, stop: asyncio.Event):
+    import random
+
     import websockets
 
-    async with websockets.connect(
-        url, additional_headers=headers, max_size=None, open_timeout=60
-    ) as ws:
-        first = True
-        while not stop.is_set():
-            try:
-                message = await asyncio.wait_for(ws.recv(), 0.5)
-            except TimeoutError:
-                continue
-            now = time.time()
-            for fid, updated in ROW.findall(message):
-                log.append((now, fid, updated))
-            ack = ACK.search(message)
-            if ack:  # the server asks for an acknowledgement now and then
-                await ws.send(json.dumps({"ack": int(ack.group(1))}))
-            if first:
-                first = False
-                ready()
+    for attempt in range(20):  # like htmx: retry a failed handshake with jitter
+        try:
+            async with websockets.connect(
+                url, additional_headers=headers, max_size=None, open_timeout=30
+            ) as ws:
+                await _receive(ws, ready, log, stop)
+                return
+        except (OSError, websockets.exceptions.WebSocketException, TimeoutError):
+            if stop.is_set():
+                return
+            await asyncio.sleep(random.uniform(0.5, 1.0) * min(2**attempt, 8))
+
+
+async def _receive(ws, ready, log: list, stop: asyncio.Event) -> None:
+    first = True
+    while not stop.is_set():
+        try:
+            message = await asyncio.wait_for(ws.recv(), 0.5)
+        except TimeoutError:
+            continue
+        now = time.time()
+        for fid, updated in ROW.findall(message):
+            log.append((now, fid, updated))
+        ack = ACK.search(message)
+        if ack:  # the server asks for an acknowledgement now and then
+            await ws.send(json.dumps({"ack": int(ack.group(1))}))
+        if first:
+            first = False
+            ready()
 
 
 def client_process(url, headers, count, ready_counter, stop_flag, out_path):
@@ -83,8 +96,8 @@ def client_process(url, headers, count, ready_counter, stop_flag, out_path):
             tasks.append(
                 asyncio.create_task(_client(url, headers, ready, logs[i], stop))
             )
-            if i % 50 == 49:
-                await asyncio.sleep(0.05)  # do not stampede the handshake queue
+            if i % 10 == 9:
+                await asyncio.sleep(0.2)  # ~50 handshakes/s per client process
         while not stop_flag.value:
             await asyncio.sleep(0.1)
         stop.set()
@@ -157,13 +170,11 @@ def produce(
             continue
         chosen = [ids[(turn + i) % len(ids)] for i in range(min(due, len(ids)))]
         turn += len(chosen)
-        for target in (RunStatus.WAITING, RunStatus.EXECUTING):
-            source = (
-                RunStatus.EXECUTING
-                if target == RunStatus.WAITING
-                else RunStatus.WAITING
-            )
-            batch = [pk for pk in chosen if status[pk] == source]
+        groups = {  # decided before moving any: each chosen run moves once
+            target: [pk for pk in chosen if status[pk] != target]
+            for target in (RunStatus.WAITING, RunStatus.EXECUTING)
+        }
+        for target, batch in groups.items():
             if not batch:
                 continue
             moved = transition_many(batch, target)
@@ -262,9 +273,9 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
             )
             proc.start()
             procs.append(proc)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while ready.value < clients:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"only {ready.value}/{clients} clients connected")
             time.sleep(0.1)
         time.sleep(1.0)  # let snapshots settle

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -119,8 +120,13 @@ def run_cycle(
     if interest.run_pages:
         _render_run_pages(result, interest)
     result.counters = {env: env_counters(env) for env in interest.counter_envs}
+    shared: dict[Hashable, tuple[Any, list]] = {}
     for conn, generation in snapshots:
-        state, fragments = conn.watch.snapshot(rows)
+        key = conn.watch.snapshot_key()
+        if key not in shared:
+            shared[key] = conn.watch.snapshot(rows)
+        state, fragments = shared[key]
+        fragments = list(fragments)
         env = conn.watch.environment_id
         if env not in result.counters:
             result.counters[env] = env_counters(env)

@@ -53,6 +53,11 @@ class Watch:
     ) -> tuple[object, list[tuple[Hashable, Fragment]]]:
         return None, []
 
+    def snapshot_key(self) -> Hashable:
+        """Watches with equal keys share one snapshot when they connect together
+        (a server restart reconnects every tab at once)."""
+        return (self.kind, self.environment_id)
+
     def install(self, state: object) -> None:
         pass
 
@@ -81,6 +86,9 @@ class RunPageWatch(Watch):
             ("run-events", Fragment(tbody, table=True)),
             ("run", Fragment(render_run_fragments(run))),
         ]
+
+    def snapshot_key(self) -> Hashable:
+        return (self.kind, self.run_id)
 
     def install(self, state: int) -> None:
         self.last_event_id = state
@@ -207,8 +215,13 @@ class RunsListWatch(Watch):
         ]
         return state, fragments
 
+    def snapshot_key(self) -> Hashable:
+        return (self.kind, self.environment_id, self.query.urlencode())
+
     def install(self, state: ListState) -> None:
-        self.state = state
+        self.state = ListState(
+            dict(state.shown), list(state.order), state.top, state.bottom
+        )
         self.inserted = 0
         self.pill = set()
 

@@ -194,9 +194,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's chromium driven by Playwright (never `playwright install`)."""
+    """Debian's chromium driven by Playwright (never `playwright install`). Module-scoped:
+    Playwright's sync API keeps an event loop running in this thread while it lives,
+    which would break the asyncio tests (websockets) collected after the browser tests."""
     import os
 
     from playwright.sync_api import sync_playwright

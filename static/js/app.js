@@ -456,8 +456,18 @@
     index = index < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.max(0, Math.min(rows.length - 1, index + step));
     if (current) current.classList.remove("is-cursor");
     rows[index].classList.add("is-cursor");
+    cursorId = rows[index].id;
     rows[index].scrollIntoView({ block: "nearest" });
   }
+  // Live updates replace rows: put the cursor back on the row it was on.
+  let cursorId = null;
+  function restoreCursor() {
+    const row = cursorId && document.getElementById(cursorId);
+    if (row && !row.classList.contains("is-cursor")) row.classList.add("is-cursor");
+  }
+  document.addEventListener("htmx:oobAfterSwap", restoreCursor);
+  document.addEventListener("htmx:afterSettle", restoreCursor);
+  document.addEventListener("htmx:wsAfterMessage", restoreCursor);
   let prefix = null;
   document.addEventListener("keydown", function (event) {
     const tag = (event.target.tagName || "").toLowerCase();
@@ -494,5 +504,8 @@
     if (direct) { event.preventDefault(); direct.click(); }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { refreshTimes(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    refreshTimes();
+    document.documentElement.dataset.appReady = "1";  // handlers bound (browser tests wait on it)
+  });
 })();

@@ -267,3 +267,17 @@ def test_filter_options_offer_the_environments_tasks(signed_in, dev, prod, deplo
     assert 'name="task" value="email"' in body
     assert 'name="task" value="report"' in body
     assert "prod-only" not in body
+
+
+def test_the_actions_area_renders_the_bulk_actions_slot(
+    signed_in, dev, settings, tmp_path
+):
+    (tmp_path / "dashboard").mkdir()
+    (tmp_path / "dashboard" / "_bulk_panel_slot.html").write_text(
+        '<button id="bulk-button">Bulk action {{ environment.slug }}</button>'
+    )
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
+    ]
+    body = signed_in.get("/env/dev/runs/").content.decode()
+    assert '<button id="bulk-button">Bulk action dev</button>' in body

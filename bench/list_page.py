@@ -1,0 +1,254 @@
+"""Runs list page benchmark: server time of `GET /env/dev/runs/?<filters>` at 1M runs.
+
+    createdb -h 127.0.0.1 -U postgres rw_bench
+    export DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rw_bench SECRET_KEY=bench
+    .venv/bin/python manage.py migrate
+    .venv/bin/python manage.py seed_runs --count 1000000 --seed 1
+    .venv/bin/python bench/list_page.py            # BENCH_REPEAT=40 by default
+
+Each case is a full Django request through the test client (middleware, session, view,
+SQL, template rendering), timed `BENCH_REPEAT` times after two warm-ups; the script
+prints p50/p95 in milliseconds and the number of SQL queries per page. The first run
+adds what `seed_runs` does not make (once, idempotently): three deployment versions, a
+batch of queued runs, child runs, idempotency keys, a rare tag (~40 runs), a
+mid-frequency tag (0.5 %) and an uncommon one (0.2 %), then ANALYZEs.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("SECRET_KEY", "bench")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from runs.deployments import TaskSpec, register_tasks  # noqa: E402
+from runs.environments import ensure_default_environments  # noqa: E402
+from runs.models import Batch, Run, RunTag  # noqa: E402
+from runs.triggering import BatchItem, batch_trigger  # noqa: E402
+
+REPEAT = int(os.environ.get("BENCH_REPEAT", "40"))
+TARGET_MS = 50
+VERSIONS = ("20250101.1", "20250102.1", "20250103.1")
+# tag → fraction of runs that carry it (besides the seed's own tags)
+EXTRA_TAGS = {"vip_rare": 0.00004, "mid05": 0.005, "campaign": 0.002}
+
+
+def prepare(env) -> dict:
+    """Add what seed_runs leaves out; every step is skipped when already done."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM runs_run WHERE environment_id = %s", [env.pk]
+        )
+        total = cursor.fetchone()[0]
+    if total < 100_000:
+        sys.exit(
+            f"only {total} runs in dev: run `manage.py seed_runs --count 1000000` first"
+        )
+    if not Run.objects.filter(environment=env, version=VERSIONS[0]).exists():
+        print("setup: versions, child runs, idempotency keys …", flush=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE runs_run SET version = (ARRAY[%s, %s, %s])[1 + id %% 3] "
+                "WHERE environment_id = %s",
+                [*VERSIONS, env.pk],
+            )
+            cursor.execute(
+                "UPDATE runs_run SET depth = 1, parent_id = id - 1, root_id = id - 1 "
+                "WHERE environment_id = %s AND id %% 5 = 0",
+                [env.pk],
+            )
+            cursor.execute(
+                "UPDATE runs_run SET idempotency_key = 'key-' || id, "
+                "idempotency_key_user = 'key-' || id "
+                "WHERE environment_id = %s AND id %% 7 = 0",
+                [env.pk],
+            )
+    for tag, fraction in EXTRA_TAGS.items():
+        if RunTag.objects.filter(environment=env, tag=tag).exists():
+            continue
+        print(f"setup: tag {tag} on {fraction:.3%} of runs …", flush=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE picked ON COMMIT DROP AS SELECT id, created_at "
+                "FROM runs_run TABLESAMPLE BERNOULLI (%s) REPEATABLE (7) "
+                "WHERE environment_id = %s",
+                [fraction * 100, env.pk],
+            )
+            cursor.execute(
+                "UPDATE runs_run r SET tags = r.tags || to_jsonb(%s::text) "
+                "FROM picked p WHERE p.id = r.id",
+                [tag],
+            )
+            cursor.execute(
+                "INSERT INTO runs_runtag (run_id, environment_id, tag, created_at) "
+                "SELECT id, %s, %s, created_at FROM picked",
+                [env.pk, tag],
+            )
+    if not Batch.objects.filter(environment=env).exists():
+        print("setup: a batch of 500 queued runs …", flush=True)
+        register_tasks(
+            env,
+            [TaskSpec(slug="bench-list", module="bench.tasks", function="noop")],
+        )
+        batch_trigger(env, [BatchItem("bench-list", {"i": i}) for i in range(500)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE runs_run")
+        cursor.execute("ANALYZE runs_runtag")
+    run = Run.objects.filter(environment=env).order_by("-created_at").first()
+    keyed = (
+        Run.objects.filter(environment=env, idempotency_key_user__isnull=False)
+        .order_by("-created_at")
+        .values_list("idempotency_key_user", flat=True)
+        .first()
+    )
+    return {
+        "run_id": run.friendly_id,
+        "key": keyed,
+        "batch": Batch.objects.filter(environment=env).first().friendly_id,
+        "total": total,
+    }
+
+
+def cases(ids: dict) -> list[tuple[str, str]]:
+    single = [
+        ("default (last 7 days)", ""),
+        ("status: one status", "status=COMPLETED"),
+        ("status: rare status", "status=TIMED_OUT"),
+        ("status: group failed", "status=failed"),
+        ("status: group finished", "status=finished"),
+        ("status: group queued", "status=queued"),
+        ("status: none match (running)", "status=running"),
+        ("task: one", "task=send-email"),
+        ("task: two", "task=send-email&task=charge-card"),
+        ("tag: common (12%)", "tag=org_acme"),
+        ("tag: uncommon (0.2%)", "tag=campaign"),
+        ("tag: mid (0.5%)", "tag=mid05"),
+        ("tag: rare (~40 runs)", "tag=vip_rare"),
+        ("tag: any of two", "tag=org_acme,vip_rare"),
+        ("version", f"version={VERSIONS[1]}"),
+        ("batch", f"batch={ids['batch']}"),
+        ("period: 5 minutes", "period=5m"),
+        ("period: 1 day", "period=1d"),
+        ("period: 30 days", "period=30d"),
+        ("period: all time", "period=all"),
+        ("from/to range", "from=2020-01-01T00:00&to=2100-01-01T00:00"),
+        ("search: run id", f"search={ids['run_id']}"),
+        ("search: idempotency key", f"search={ids['key']}"),
+        ("root runs only", "root_only=true"),
+        ("test runs only", "is_test=true"),
+        ("test runs hidden", "is_test=false"),
+        ("queue", "queue=orders"),
+        ("machine", "machine=small-1x"),
+        ("100 per page", "size=100"),
+    ]
+    pairs = [
+        ("status + task", "status=FAILED&task=send-email"),
+        ("status group + task", "status=failed&task=charge-card"),
+        ("status + tag (common)", "status=FAILED&tag=org_acme"),
+        ("status + tag (rare)", "status=COMPLETED&tag=vip_rare"),
+        ("status + tag (mid)", "status=CANCELED&tag=mid05"),
+        ("task + tag", "task=send-email&tag=org_globex"),
+        ("task + version", f"task=fraud-check&version={VERSIONS[0]}"),
+        ("task + period 30d", "task=generate-report&period=30d"),
+        ("status + period 1d", "status=CRASHED&period=1d"),
+        ("tag + period 30d", "tag=priority&period=30d"),
+        ("root only + status", "root_only=true&status=failed"),
+        ("test runs + task", "is_test=true&task=sync-inventory"),
+        ("status + task + 30d", "status=TIMED_OUT&task=resize-image&period=30d"),
+    ]
+    return single + pairs
+
+
+def measure(client: Client, query: str) -> tuple[list[float], int, int]:
+    url = f"/env/dev/runs/?{query}" if query else "/env/dev/runs/"
+    for _ in range(2):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        assert b'role="alert"' not in response.content, url
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    rows = response.content.count(b'<tr id="run-')
+    timings = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings, len(queries), rows
+
+
+def next_page_query(client: Client, query: str, name: str) -> str:
+    import re
+
+    body = client.get(f"/env/dev/runs/?{query}").content.decode()
+    link = re.search(rf'rel="{name}" href="\?([^"]+)"', body)
+    return link.group(1).replace("&amp;", "&")
+
+
+def main() -> None:
+    if connection.vendor != "postgresql":
+        sys.exit("point DATABASE_URL at PostgreSQL")
+    env = {e.slug: e for e in ensure_default_environments()}["dev"]
+    ids = prepare(env)
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_superuser": True, "is_staff": True}
+    )
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(user)
+    all_cases = cases(ids)
+    page2 = next_page_query(client, "", "next")
+    all_cases.append(("page 2 (after cursor)", page2))
+    all_cases.append(
+        ("back to page 1 (before)", next_page_query(client, page2, "prev"))
+    )
+    tag_page2 = next_page_query(client, "tag=org_acme", "next")
+    all_cases.append(("tag: common, page 2", tag_page2))
+
+    print(
+        f"runs list page, {ids['total']:,} runs in dev, {REPEAT} requests per case, "
+        f"PostgreSQL {connection.cursor().connection.info.server_version}"
+    )
+    print(f"| {'case':32} | rows | queries | p50 ms | p95 ms |")
+    print(f"|{'-' * 34}|-----:|--------:|-------:|-------:|")
+    worst = 0.0
+    for label, query in all_cases:
+        timings, queries, rows = measure(client, query)
+        p50 = statistics.median(timings)
+        p95 = statistics.quantiles(timings, n=20)[-1]
+        worst = max(worst, p95)
+        flag = "" if p95 <= TARGET_MS else "  ← over target"
+        print(
+            f"| {label:32} | {rows:4} | {queries:7} | {p50:6.1f} | {p95:6.1f} |{flag}"
+        )
+    print(f"worst p95: {worst:.1f} ms (target ≤ {TARGET_MS} ms)")
+    print(offset_comparison(env))
+
+
+def offset_comparison(env) -> str:
+    """What the list would cost with COUNT(*) + OFFSET, as Django admin paginates."""
+    runs = Run.objects.filter(environment=env).order_by("-created_at", "-id")
+    started = time.perf_counter()
+    runs.count()
+    list(runs.values_list("id", flat=True)[20_000:20_025])
+    elapsed = (time.perf_counter() - started) * 1000
+    return (
+        f"for comparison, COUNT(*) + OFFSET 20000 on the same table: {elapsed:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
