@@ -57,7 +57,7 @@ from runs.models import (
     BulkActionType,
     Run,
 )
-from runs.setsql import list_param, values_of
+from runs.setsql import list_param, rows_of, rows_param, values_of
 from runs.statuses import CANCELABLE
 from runs.triggering import replay_many
 
@@ -65,6 +65,7 @@ __all__ = [
     "MAX_RUN_IDS",
     "BulkTarget",
     "abort_bulk_action",
+    "count_targets",
     "create_bulk_action",
     "describe_filter",
     "preview",
@@ -79,6 +80,7 @@ logger = logging.getLogger("runwatch.bulk")
 
 MAX_TARGETS = 1_000_000  # per bulk action
 MAX_NAME_LENGTH = 255
+MAX_ACTIVE = 10  # pending or running bulk actions per environment
 PREVIEW_SIZE = 10
 CANCEL_CHUNK = 5000  # runs per transaction: one UPDATE, one INSERT of events
 REPLAY_CHUNK = 500  # runs per transaction: payloads are loaded, so fewer
@@ -90,6 +92,10 @@ PASS_BUDGET = 0.4
 LANES = 2
 
 # --- preview and submit --------------------------------------------------------------
+
+
+class TooManyActive(RunError):
+    status_code = 429
 
 
 @dataclass
@@ -114,6 +120,11 @@ class Preview:
 def _bounded_count(qs: QuerySet) -> int:
     """COUNT(*) that stops after MAX_TARGETS + 1 rows: bounded work at any table size."""
     return qs.order_by()[: MAX_TARGETS + 1].count()
+
+
+def count_targets(target: BulkTarget) -> int:
+    """How many runs `target` matches now (at most MAX_TARGETS + 1)."""
+    return _bounded_count(target.queryset())
 
 
 def preview(target: BulkTarget, action: str) -> Preview:
@@ -156,7 +167,7 @@ def create_bulk_action(
         raise InvalidInput(
             f"The name can be at most {MAX_NAME_LENGTH} characters", field="name"
         )
-    targeted = _bounded_count(target.queryset())
+    targeted = count_targets(target)
     if targeted > MAX_TARGETS:
         raise Unprocessable(
             f"This bulk action would target more than {MAX_TARGETS:,} runs, the most "
@@ -165,6 +176,14 @@ def create_bulk_action(
         )
     if targeted == 0:
         raise Unprocessable("No runs match, so there is nothing to do", field="filter")
+    active = BulkAction.objects.filter(
+        environment=target.environment, status__in=ACTIVE_BULK_STATUSES
+    ).count()
+    if active >= MAX_ACTIVE:
+        raise TooManyActive(
+            f"You can only run {MAX_ACTIVE} bulk actions at a time in this "
+            "environment. Wait for one to finish, or abort one."
+        )
     with transaction.atomic():
         bulk = BulkAction.objects.create(
             environment=target.environment,
@@ -194,8 +213,9 @@ def create_bulk_action(
 
 
 def abort_bulk_action(bulk: BulkAction, *, user=None, via: str = "dashboard") -> bool:
-    """Stop a bulk action that is still pending or running; the chunk in progress (if
-    any) finishes first. False when it had already completed or been aborted."""
+    """Stop a bulk action that is still pending or running: a chunk in flight either
+    committed before this or is rolled back. False when it had already completed or
+    been aborted."""
     now = timezone.now()
     with transaction.atomic():
         stopped = BulkAction.objects.filter(
@@ -445,23 +465,25 @@ def _replay(bulk: BulkAction, run_ids: list[int], now: datetime) -> _Counts:
     outcome = replay_many(
         bulk.environment, runs, use_current_version=bulk.use_current_version
     )
-    items = []
+    rows = []
     for run in runs:
         result = outcome[run.pk]
-        failed = isinstance(result, RunError)
-        items.append(
-            BulkActionItem(
-                bulk_action=bulk,
-                run_id=run.pk,
-                new_run=None if failed else result,
-                outcome=BulkActionOutcome.FAILED
-                if failed
-                else BulkActionOutcome.SUCCEEDED,
-                message=result.message[:255] if failed else "",
-                created_at=now,
-                processed_at=now,
-            )
+        if isinstance(result, RunError):
+            rows.append((run.pk, None, BulkActionOutcome.FAILED, result.message[:255]))
+        else:
+            rows.append((run.pk, result.pk, BulkActionOutcome.SUCCEEDED, ""))
+    columns = [
+        ("run_id", "bigint"),
+        ("new_run_id", "bigint"),
+        ("outcome", "text"),
+        ("message", "text"),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {BulkActionItem._meta.db_table} (bulk_action_id, run_id, "
+            "new_run_id, outcome, message, created_at, processed_at) "
+            f"SELECT %s, run_id, new_run_id, outcome, message, %s, %s FROM {rows_of(columns)}",
+            [bulk.pk, now, now, *rows_param(rows, len(columns))],
         )
-    BulkActionItem.objects.bulk_create(items)
-    failures = sum(1 for item in items if item.outcome == BulkActionOutcome.FAILED)
-    return _Counts(succeeded=len(items) - failures, failed=failures)
+    failures = sum(1 for row in rows if row[2] == BulkActionOutcome.FAILED)
+    return _Counts(succeeded=len(rows) - failures, failed=failures)

@@ -539,3 +539,18 @@ def _abort_in_own_connection(action) -> None:
         assert bulk.abort_bulk_action(action, via="api")
     finally:
         connection.close()
+
+
+def test_an_environment_runs_a_bounded_number_of_bulk_actions_at_once(
+    dev, prod, runs_in, monkeypatch
+):
+    monkeypatch.setattr(bulk, "MAX_ACTIVE", 2)
+    runs_in(dev, "QUEUED", 1)
+    runs_in(prod, "QUEUED", 1)
+    first = bulk.create_bulk_action(_filter(dev, task="task-a"), "replay")
+    bulk.create_bulk_action(_filter(dev, task="task-a"), "replay")
+    with pytest.raises(bulk.TooManyActive, match="only run 2 bulk actions at a time"):
+        bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
+    bulk.create_bulk_action(_filter(prod, task="task-a"), "cancel")  # per environment
+    bulk.abort_bulk_action(first)
+    bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
