@@ -66,6 +66,8 @@ class ListField(forms.Field):
             items.extend(part.strip() for part in str(v).split(",") if part.strip())
         if len(items) > self.max_items:
             raise forms.ValidationError(f"At most {self.max_items} values")
+        if any("\x00" in item for item in items):
+            raise forms.ValidationError("Null characters are not allowed.")
         return list(dict.fromkeys(items))
 
 
