@@ -1,23 +1,23 @@
 """Bulk actions: cancel or replay many runs, chosen by a filter or by hand.
 
-Submitting (`create_bulk_action`) freezes the target and returns at once: a filter's
-relative period becomes an absolute from/to ending now, so runs created later are
-never included; a selection is a fixed list of runs. Every worker's scheduler pass
-calls `run_pending_bulk_actions`, which advances the active bulk actions chunk by
-chunk within a time budget. A chunk is one transaction that:
+Submitting (`create_bulk_action`) freezes the target (runs.bulk_targets) and returns
+at once. Every worker's scheduler pass calls `run_pending_bulk_actions`, which
+advances the active bulk actions chunk by chunk within a time budget. The runs of a
+bulk action are split into lanes (run id % lanes: two on PostgreSQL, worked on by two
+threads or workers at once, one on SQLite). A chunk is one transaction that:
 
-- locks the bulk action row (SKIP LOCKED: one worker per bulk action at a time),
-- takes the next targets after the keyset cursor (created_at, id), oldest first,
-  leaving out runs that already have an item (a second guard besides the cursor),
+- locks one lane (SKIP LOCKED: one thread or worker per lane at a time),
+- takes the lane's next targets after its keyset cursor (created_at, id), oldest
+  first, leaving out runs that already have an item (a second guard),
 - cancels them with one guarded UPDATE (`runs.actions.cancel_runs`: executing runs
   are stopped by their worker, children cascade; runs that finished before the
   action reached them are skipped) or replays them with bulk inserts
   (`runs.triggering.replay_many`),
-- writes one BulkActionItem per run (unique per bulk action and run), the counts
-  and the new cursor, and publishes the progress for the live feed.
+- writes one BulkActionItem per run (unique per bulk action and run), moves the
+  lane's cursor, adds the counts to the bulk action and publishes the progress.
 
 A crash rolls the chunk back whole, so a restarted worker resumes at the committed
-cursor and never touches a run twice. Filter criteria other than the time window
+cursors and never touches a run twice. Filter criteria other than the time window
 (status above all) are evaluated when the action reaches a run, as Trigger.dev
 does: a run that left the filtered status by then is not touched, and the bulk
 action page reports how many targeted runs no longer matched.
@@ -27,227 +27,75 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from realtime.publish import object_changed
 from runs.actions import cancel_runs
+from runs.bulk_targets import (
+    MAX_RUN_IDS,
+    BulkTarget,
+    describe_filter,
+    target_from_bulk_action,
+    target_from_filter,
+    target_from_run_ids,
+)
 from runs.errors import InvalidInput, RunError, Unprocessable
-from runs.filters import RunFilter
 from runs.models import (
     ACTIVE_BULK_STATUSES,
     BulkAction,
     BulkActionItem,
+    BulkActionLane,
     BulkActionOutcome,
     BulkActionStatus,
     BulkActionType,
-    Environment,
     Run,
 )
-from runs.setsql import list_param, values_of
-from runs.statuses import CANCELABLE, GROUPS, RunStatus
+from runs.setsql import list_param, rows_of, rows_param, values_of
+from runs.statuses import CANCELABLE
 from runs.triggering import replay_many
+
+__all__ = [
+    "MAX_RUN_IDS",
+    "BulkTarget",
+    "abort_bulk_action",
+    "count_targets",
+    "create_bulk_action",
+    "describe_filter",
+    "preview",
+    "process_next_chunk",
+    "run_pending_bulk_actions",
+    "target_from_bulk_action",
+    "target_from_filter",
+    "target_from_run_ids",
+]
 
 logger = logging.getLogger("runwatch.bulk")
 
 MAX_TARGETS = 1_000_000  # per bulk action
-MAX_RUN_IDS = 500  # per hand selection (Trigger.dev: 500 over the API, 250 by hand)
 MAX_NAME_LENGTH = 255
+MAX_ACTIVE = 10  # pending or running bulk actions per environment
 PREVIEW_SIZE = 10
 CANCEL_CHUNK = 5000  # runs per transaction: one UPDATE, one INSERT of events
 REPLAY_CHUNK = 500  # runs per transaction: payloads are loaded, so fewer
 # Seconds of bulk work per scheduler pass (the worker's pass comes every 0.5 s): fast
 # bulk actions, and the worker still claims, dispatches and records between passes.
 PASS_BUDGET = 0.4
-
-# RunFilter fields that make the time window, frozen into absolute from/to.
-WINDOW_FIELDS = frozenset({"period", "from_", "to"})
-
-
-# --- targets ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BulkTarget:
-    """The runs a bulk action acts on, as stored in BulkAction.params:
-    `{"filter": {...}}` (RunFilter data with an absolute time window),
-    `{"runIds": [...]}` (a hand selection of run ids) or `{"bulkAction": "bulk_…"}`
-    (the runs an earlier bulk action canceled or replayed: "replay these runs again")."""
-
-    environment: Environment
-    params: dict
-
-    @property
-    def is_selection(self) -> bool:
-        return "runIds" in self.params
-
-    def queryset(self) -> QuerySet[Run]:
-        runs = Run.objects.filter(environment=self.environment)
-        if self.is_selection:
-            return runs.filter(friendly_id__in=self.params["runIds"])
-        if "bulkAction" in self.params:
-            acted_on = BulkActionItem.objects.filter(
-                bulk_action__environment=self.environment,
-                bulk_action__friendly_id=self.params["bulkAction"],
-            ).exclude(outcome=BulkActionOutcome.SKIPPED)
-            return runs.filter(pk__in=acted_on.values("run_id"))
-        return RunFilter(self.params["filter"], queryset=runs).qs
-
-    def describe(self) -> str:
-        if self.is_selection:
-            count = len(self.params["runIds"])
-            return f"{count} selected run{'' if count == 1 else 's'}"
-        if "bulkAction" in self.params:
-            return (
-                f"The runs bulk action {self.params['bulkAction']} canceled or replayed"
-            )
-        return describe_filter(self.params["filter"])
-
-
-def target_from_filter(
-    environment: Environment, data, *, now: datetime | None = None
-) -> BulkTarget:
-    """Validate RunFilter data (the runs list's query string) and freeze it: the time
-    window becomes absolute and ends no later than now."""
-    now = now or timezone.now()
-    run_filter = RunFilter(data, queryset=Run.objects.none())
-    if not run_filter.is_valid():
-        raise InvalidInput("; ".join(run_filter.error_messages()), field="filter")
-    cleaned = run_filter.form.cleaned_data
-    start, end = run_filter.created_bounds()
-    end = min(end, now) if end else now
-    if start is not None and start > end:
-        raise InvalidInput("The filter's time range is empty", field="filter")
-    frozen: dict[str, str | list[str]] = {}
-    for name in RunFilter.base_filters:
-        value = cleaned.get(name)
-        if name in WINDOW_FIELDS or value is None or value in ("", []):
-            continue
-        if isinstance(value, bool):
-            frozen[name] = "true" if value else "false"
-        elif isinstance(value, list | tuple):
-            frozen[name] = sorted(set(value))
-        else:
-            frozen[name] = str(value).strip()
-    if start is not None:
-        frozen["from"] = _iso(start)
-    frozen["to"] = _iso(end)
-    return BulkTarget(environment, {"filter": frozen})
-
-
-def target_from_run_ids(environment: Environment, run_ids: list) -> BulkTarget:
-    """A hand selection of runs of `environment`; every id must exist there."""
-    if not isinstance(run_ids, list) or not all(isinstance(r, str) for r in run_ids):
-        raise InvalidInput("runIds must be a list of run ids", field="runIds")
-    ids = list(dict.fromkeys(r.strip() for r in run_ids if r.strip()))
-    if not ids:
-        raise InvalidInput("Select at least one run", field="runIds")
-    if len(ids) > MAX_RUN_IDS:
-        raise InvalidInput(
-            f"A selection can hold at most {MAX_RUN_IDS} runs ({len(ids)} given); "
-            "to act on more, use a filter",
-            field="runIds",
-        )
-    found = set(
-        Run.objects.filter(environment=environment, friendly_id__in=ids).values_list(
-            "friendly_id", flat=True
-        )
-    )
-    missing = [r for r in ids if r not in found]
-    if missing:
-        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
-        raise InvalidInput(
-            f"{len(missing)} of the selected runs were not found in this environment: {shown}",
-            field="runIds",
-        )
-    return BulkTarget(environment, {"runIds": ids})
-
-
-def target_from_bulk_action(bulk: BulkAction) -> BulkTarget:
-    """The runs `bulk` canceled or replayed (not the ones it skipped), to act on again."""
-    return BulkTarget(bulk.environment, {"bulkAction": bulk.friendly_id})
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-# --- the filter in words ---------------------------------------------------------------
-
-
-def describe_filter(data: dict) -> str:
-    """A frozen filter in words, e.g. "Status is Failed · Task is send-email ·
-    Created 2026-11-25 09:00:00 → 2026-11-25 12:45:10 UTC"."""
-    parts: list[str] = []
-    if data.get("status"):
-        parts.append("Status is " + " or ".join(_status_words(data["status"])))
-    for name, label in (
-        ("task", "Task"),
-        ("version", "Version"),
-        ("queue", "Queue"),
-        ("machine", "Machine"),
-    ):
-        if data.get(name):
-            parts.append(f"{label} is {' or '.join(data[name])}")
-    if data.get("tag"):
-        parts.append("Tagged " + " or ".join(data["tag"]))
-    for name, label in (
-        ("batch", "In batch"),
-        ("bulk_action", "Touched by bulk action"),
-        ("schedule", "From schedule"),
-        ("search", "Run ID or idempotency key is"),
-    ):
-        if data.get(name):
-            parts.append(f"{label} {data[name]}")
-    described = {"status", "task", "version", "queue", "machine", "tag", "batch"}
-    described |= {"bulk_action", "schedule", "search", "root_only", "is_test"}
-    for name, value in data.items():
-        if (
-            name in described
-            or name in ("from", "to")
-            or name not in RunFilter.base_filters
-        ):
-            continue
-        label = RunFilter.base_filters[name].label or name
-        shown = " or ".join(value) if isinstance(value, list) else value
-        parts.append(f"{label} is {shown}")
-    if data.get("root_only") == "true":
-        parts.append("Root runs only")
-    if data.get("is_test") in ("true", "false"):
-        parts.append("Test runs only" if data["is_test"] == "true" else "No test runs")
-    parts.append(_window_words(data.get("from"), data.get("to")))
-    return " · ".join(parts)
-
-
-def _status_words(names: list[str]) -> list[str]:
-    # The same precedence as statuses.parse_status_names: a status, then a group.
-    words = []
-    for name in names:
-        if name.upper() in RunStatus.values:
-            words.append(RunStatus(name.upper()).label)
-        elif name.lower() in GROUPS:
-            words.append(f"any {name.lower()} status")
-        else:
-            words.append(name)
-    return words
-
-
-def _window_words(start: str | None, end: str | None) -> str:
-    def fmt(value: str) -> str:
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
-
-    if start and end:
-        return f"Created {fmt(start)} → {fmt(end)} UTC"
-    if end:
-        return f"Created up to {fmt(end)} UTC"
-    return "Any creation time"
-
+# Lanes per bulk action on PostgreSQL, processed by as many threads: the work is mostly
+# the database's (index upkeep of cancels), which then uses two cores instead of one.
+LANES = 2
 
 # --- preview and submit --------------------------------------------------------------
+
+
+class TooManyActive(RunError):
+    status_code = 429
 
 
 @dataclass
@@ -272,6 +120,11 @@ class Preview:
 def _bounded_count(qs: QuerySet) -> int:
     """COUNT(*) that stops after MAX_TARGETS + 1 rows: bounded work at any table size."""
     return qs.order_by()[: MAX_TARGETS + 1].count()
+
+
+def count_targets(target: BulkTarget) -> int:
+    """How many runs `target` matches now (at most MAX_TARGETS + 1)."""
+    return _bounded_count(target.queryset())
 
 
 def preview(target: BulkTarget, action: str) -> Preview:
@@ -314,7 +167,7 @@ def create_bulk_action(
         raise InvalidInput(
             f"The name can be at most {MAX_NAME_LENGTH} characters", field="name"
         )
-    targeted = _bounded_count(target.queryset())
+    targeted = count_targets(target)
     if targeted > MAX_TARGETS:
         raise Unprocessable(
             f"This bulk action would target more than {MAX_TARGETS:,} runs, the most "
@@ -323,6 +176,14 @@ def create_bulk_action(
         )
     if targeted == 0:
         raise Unprocessable("No runs match, so there is nothing to do", field="filter")
+    active = BulkAction.objects.filter(
+        environment=target.environment, status__in=ACTIVE_BULK_STATUSES
+    ).count()
+    if active >= MAX_ACTIVE:
+        raise TooManyActive(
+            f"You can only run {MAX_ACTIVE} bulk actions at a time in this "
+            "environment. Wait for one to finish, or abort one."
+        )
     with transaction.atomic():
         bulk = BulkAction.objects.create(
             environment=target.environment,
@@ -334,6 +195,9 @@ def create_bulk_action(
             created_by=user if user is not None and user.is_authenticated else None,
             created_via=via,
             targeted=targeted,
+        )
+        BulkActionLane.objects.bulk_create(
+            BulkActionLane(bulk_action=bulk, number=n) for n in range(lane_count())
         )
         object_changed("bulk", bulk.pk, bulk.environment_id)
     logger.info(
@@ -349,8 +213,9 @@ def create_bulk_action(
 
 
 def abort_bulk_action(bulk: BulkAction, *, user=None, via: str = "dashboard") -> bool:
-    """Stop a bulk action that is still pending or running; the chunk in progress (if
-    any) finishes first. False when it had already completed or been aborted."""
+    """Stop a bulk action that is still pending or running: a chunk in flight either
+    committed before this or is rolled back. False when it had already completed or
+    been aborted."""
     now = timezone.now()
     with transaction.atomic():
         stopped = BulkAction.objects.filter(
@@ -380,31 +245,75 @@ def abort_bulk_action(bulk: BulkAction, *, user=None, via: str = "dashboard") ->
 @dataclass
 class ChunkResult:
     processed: int
-    finished: bool  # the bulk action has no work left (completed, aborted or gone)
+    finished: bool  # no lane of this bulk action is left for the caller to work on
 
 
-def run_pending_bulk_actions(budget: float = PASS_BUDGET) -> int:
+class _Stopped(Exception):
+    """The bulk action was aborted while a chunk was in flight: roll the chunk back."""
+
+
+@dataclass
+class _Counts:
+    succeeded: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    @property
+    def processed(self) -> int:
+        return self.succeeded + self.skipped + self.failed
+
+
+def lane_count() -> int:
+    """Lanes for a new bulk action: parallel lanes need row locks (PostgreSQL)."""
+    return LANES if connection.vendor == "postgresql" else 1
+
+
+def run_pending_bulk_actions(budget: float | None = None) -> int:
     """Advance the active bulk actions, oldest first and in turns, chunk by chunk until
-    `budget` seconds have passed. Returns how many runs were processed. A failing bulk
-    action is logged, its error recorded, and retried on the next pass."""
-    deadline = time.monotonic() + budget
+    `budget` seconds have passed; returns how many runs were processed. On PostgreSQL
+    the lanes of a bulk action are worked on by LANES threads at once (outside a
+    transaction only: threads cannot see uncommitted rows)."""
+    deadline = time.monotonic() + (PASS_BUDGET if budget is None else budget)
     active = list(
         BulkAction.objects.filter(status__in=ACTIVE_BULK_STATUSES)
         .order_by("created_at", "id")
         .values_list("pk", flat=True)[:20]
     )
+    if not active:
+        return 0
+    if lane_count() == 1 or connection.in_atomic_block:
+        return _work(active, deadline, prefer=0)
+    # Threads of this pass only (no thread outlives it), each with its own connection.
+    with ThreadPoolExecutor(LANES - 1, thread_name_prefix="bulk-lane") as pool:
+        helpers = [
+            pool.submit(_work_in_thread, active, deadline, lane)
+            for lane in range(1, LANES)
+        ]
+        processed = _work(active, deadline, prefer=0)
+        return processed + sum(helper.result() for helper in helpers)
+
+
+def _work_in_thread(active: list[int], deadline: float, prefer: int) -> int:
+    try:
+        return _work(active, deadline, prefer=prefer)
+    finally:
+        connection.close()  # this thread's own connection; a new one next pass
+
+
+def _work(active: list[int], deadline: float, *, prefer: int) -> int:
     processed = 0
-    while active and time.monotonic() < deadline:
-        for pk in list(active):
+    pending = list(active)
+    while pending and time.monotonic() < deadline:
+        for pk in list(pending):
             try:
-                result = process_next_chunk(pk)
+                result = process_next_chunk(pk, prefer=prefer)
             except Exception as exc:  # one broken bulk action must not stop the others
                 logger.exception("bulk action %s: chunk failed", pk)
                 _record_error(pk, exc)
                 result = ChunkResult(0, True)
             processed += result.processed
             if result.finished:
-                active.remove(pk)
+                pending.remove(pk)
             if time.monotonic() >= deadline:
                 break
     return processed
@@ -419,49 +328,58 @@ def _record_error(pk: int, exc: Exception) -> None:
         logger.exception("bulk action %s: could not record the error", pk)
 
 
-def process_next_chunk(pk: int) -> ChunkResult:
-    """Process the next chunk of bulk action `pk` in one transaction (see the module
-    docstring). Nothing happens when another worker holds it or it is not active."""
-    now = timezone.now()
-    with transaction.atomic():
-        bulk = (
-            BulkAction.objects.select_for_update(skip_locked=True)
-            .select_related("environment")
-            .filter(pk=pk, status__in=ACTIVE_BULK_STATUSES)
-            .first()
+def process_next_chunk(pk: int, *, prefer: int = 0) -> ChunkResult:
+    """Process the next chunk of one lane of bulk action `pk` (lane `prefer` if it is
+    free) in one transaction; see the module docstring. Nothing happens when every
+    unfinished lane is held by another thread or worker, or the action is over."""
+    try:
+        with transaction.atomic():
+            return _chunk(pk, prefer, timezone.now())
+    except _Stopped:
+        return ChunkResult(0, True)
+
+
+def _chunk(pk: int, prefer: int, now: datetime) -> ChunkResult:
+    lane = (
+        BulkActionLane.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("bulk_action__environment")
+        .filter(
+            bulk_action_id=pk, done=False, bulk_action__status__in=ACTIVE_BULK_STATUSES
         )
-        if bulk is None:
-            return ChunkResult(0, True)
-        if bulk.status == BulkActionStatus.PENDING:
-            bulk.status, bulk.started_at = BulkActionStatus.RUNNING, now
-        size = CANCEL_CHUNK if bulk.type == BulkActionType.CANCEL else REPLAY_CHUNK
-        targets = _next_targets(bulk, size)
-        if targets:
-            if bulk.type == BulkActionType.CANCEL:
-                _cancel(bulk, [pk for pk, _ in targets], now)
-            else:
-                _replay(bulk, [pk for pk, _ in targets], now)
-            last_created, last_pk = targets[-1][1], targets[-1][0]
-            bulk.cursor = {"after": [_iso(last_created), last_pk]}
-            bulk.processed += len(targets)
-        finished = len(targets) < size
-        if finished:
-            bulk.status, bulk.completed_at = BulkActionStatus.COMPLETED, now
-        bulk.last_error = ""
-        bulk.save()
-        object_changed("bulk", bulk.pk, bulk.environment_id)
-    return ChunkResult(len(targets), finished)
+        .order_by(Case(When(number=prefer, then=0), default=1), "number")
+        .first()
+    )
+    if lane is None:
+        return ChunkResult(0, True)
+    bulk = lane.bulk_action
+    cancel = bulk.type == BulkActionType.CANCEL
+    size = CANCEL_CHUNK if cancel else REPLAY_CHUNK
+    targets = _next_targets(bulk, lane, size)
+    counts = _Counts()
+    if targets:
+        run_ids = [run_id for run_id, _ in targets]
+        counts = _cancel(bulk, run_ids, now) if cancel else _replay(bulk, run_ids, now)
+        lane.after_id, lane.after_created = targets[-1]
+    lane.done = len(targets) < size
+    lane.save(update_fields=["after_id", "after_created", "done"])
+    _record_progress(bulk, lane, counts, now)
+    object_changed("bulk", bulk.pk, bulk.environment_id)
+    return ChunkResult(len(targets), False)
 
 
-def _next_targets(bulk: BulkAction, size: int) -> list[tuple[int, datetime]]:
-    """The next `size` targets after the cursor, oldest first, that this bulk action
-    has not touched yet."""
+def _next_targets(
+    bulk: BulkAction, lane: BulkActionLane, size: int
+) -> list[tuple[int, datetime]]:
+    """The lane's next `size` targets after its cursor, oldest first, that this bulk
+    action has not touched yet (the items are a second guard besides the cursor)."""
     qs = BulkTarget(bulk.environment, bulk.params).queryset()
-    if bulk.cursor:
-        created_iso, last_pk = bulk.cursor["after"]
-        created = datetime.fromisoformat(created_iso)
+    lanes = bulk.lanes.count()
+    if lanes > 1:
+        qs = qs.alias(lane=Mod("id", lanes)).filter(lane=lane.number)
+    if lane.after_id is not None:
         qs = qs.filter(
-            Q(created_at__gt=created) | Q(created_at=created, pk__gt=last_pk)
+            Q(created_at__gt=lane.after_created)
+            | Q(created_at=lane.after_created, pk__gt=lane.after_id)
         )
     qs = qs.exclude(
         Exists(BulkActionItem.objects.filter(bulk_action=bulk, run_id=OuterRef("pk")))
@@ -469,7 +387,37 @@ def _next_targets(bulk: BulkAction, size: int) -> list[tuple[int, datetime]]:
     return list(qs.order_by("created_at", "id").values_list("pk", "created_at")[:size])
 
 
-def _cancel(bulk: BulkAction, run_ids: list[int], now: datetime) -> None:
+def _record_progress(
+    bulk: BulkAction, lane: BulkActionLane, counts: _Counts, now: datetime
+) -> None:
+    """Add the chunk's counts to the bulk action (COMPLETED once its last lane is done).
+    The bulk action row is locked from here to the commit, so the lanes' foreign keys
+    are checked first: other lanes wait for an instant, not for the checks."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    updated = BulkAction.objects.filter(
+        pk=bulk.pk, status__in=ACTIVE_BULK_STATUSES
+    ).update(
+        status=BulkActionStatus.RUNNING,
+        started_at=Coalesce("started_at", Value(now)),
+        processed=F("processed") + counts.processed,
+        succeeded=F("succeeded") + counts.succeeded,
+        skipped=F("skipped") + counts.skipped,
+        failed=F("failed") + counts.failed,
+        last_error="",
+    )
+    if not updated:
+        raise _Stopped  # aborted meanwhile: this chunk must not happen
+    # Under the row lock, so the last lane to finish sees every other lane done.
+    if lane.done and not bulk.lanes.filter(done=False).exists():
+        BulkAction.objects.filter(pk=bulk.pk).update(
+            status=BulkActionStatus.COMPLETED, completed_at=now
+        )
+
+
+def _cancel(bulk: BulkAction, run_ids: list[int], now: datetime) -> _Counts:
     canceled = set(
         cancel_runs(run_ids, reason=f"Canceled by bulk action {bulk.friendly_id}")
     )
@@ -482,8 +430,7 @@ def _cancel(bulk: BulkAction, run_ids: list[int], now: datetime) -> None:
     ):
         if ids:
             _insert_items(bulk, outcome, ids, now)
-    bulk.succeeded += len(succeeded)
-    bulk.skipped += len(skipped)
+    return _Counts(succeeded=len(succeeded), skipped=len(skipped))
 
 
 def _insert_items(bulk: BulkAction, outcome: str, run_ids: list[int], now) -> None:
@@ -513,29 +460,30 @@ REPLAY_COLUMNS = (
 )
 
 
-def _replay(bulk: BulkAction, run_ids: list[int], now: datetime) -> None:
+def _replay(bulk: BulkAction, run_ids: list[int], now: datetime) -> _Counts:
     runs = list(Run.objects.filter(pk__in=run_ids).only(*REPLAY_COLUMNS))
     outcome = replay_many(
         bulk.environment, runs, use_current_version=bulk.use_current_version
     )
-    items = []
+    rows = []
     for run in runs:
         result = outcome[run.pk]
-        failed = isinstance(result, RunError)
-        items.append(
-            BulkActionItem(
-                bulk_action=bulk,
-                run_id=run.pk,
-                new_run=None if failed else result,
-                outcome=BulkActionOutcome.FAILED
-                if failed
-                else BulkActionOutcome.SUCCEEDED,
-                message=result.message[:255] if failed else "",
-                created_at=now,
-                processed_at=now,
-            )
+        if isinstance(result, RunError):
+            rows.append((run.pk, None, BulkActionOutcome.FAILED, result.message[:255]))
+        else:
+            rows.append((run.pk, result.pk, BulkActionOutcome.SUCCEEDED, ""))
+    columns = [
+        ("run_id", "bigint"),
+        ("new_run_id", "bigint"),
+        ("outcome", "text"),
+        ("message", "text"),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {BulkActionItem._meta.db_table} (bulk_action_id, run_id, "
+            "new_run_id, outcome, message, created_at, processed_at) "
+            f"SELECT %s, run_id, new_run_id, outcome, message, %s, %s FROM {rows_of(columns)}",
+            [bulk.pk, now, now, *rows_param(rows, len(columns))],
         )
-    BulkActionItem.objects.bulk_create(items)
-    failures = sum(1 for item in items if item.outcome == BulkActionOutcome.FAILED)
-    bulk.failed += failures
-    bulk.succeeded += len(items) - failures
+    failures = sum(1 for row in rows if row[2] == BulkActionOutcome.FAILED)
+    return _Counts(succeeded=len(rows) - failures, failed=failures)

@@ -136,7 +136,7 @@ class RunMatcher:
 
 def with_match_columns(runs: QuerySet[Run]) -> QuerySet[Run]:
     """Everything the row partial and `RunMatcher.matches` read, in one query."""
-    return runs.select_related("environment", "batch", "parent").only(*MATCH_COLUMNS)
+    return runs.with_row_columns().select_related("parent").only(*MATCH_COLUMNS)
 
 
 def load_runs_for_matching(run_ids: Collection[int]) -> QuerySet[Run]:

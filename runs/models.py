@@ -18,7 +18,14 @@ _ALPHABET = string.ascii_lowercase + string.digits
 
 
 def random_id(length: int = 25) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`length` random lowercase letters and digits: one read of 6 bits per character
+    from the OS generator (36/64 per character, so the modulo bias is negligible)."""
+    value = secrets.randbits(6 * length)
+    chars = []
+    for _ in range(length):
+        value, digit = divmod(value, 36)
+        chars.append(_ALPHABET[digit])
+    return "".join(chars)
 
 
 def new_run_id() -> str:
@@ -597,9 +604,6 @@ class BulkAction(models.Model):
     )  # {"filter": {...}} with absolute times, or {"runIds": [...]}
     summary = models.TextField(blank=True)  # the filter in words
     use_current_version = models.BooleanField(default=True)  # replay only
-    cursor = models.JSONField(
-        null=True, blank=True
-    )  # where collecting / processing resumes (runs.bulk)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -649,6 +653,28 @@ class BulkAction(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_BULK_STATUSES
+
+
+class BulkActionLane(models.Model):
+    """One share of a bulk action's runs (those whose id % lanes == number). Lanes are
+    processed in parallel (threads of a worker, or several workers), each resuming at
+    its own keyset cursor; the cursor moves in the same transaction as the chunk."""
+
+    bulk_action = models.ForeignKey(
+        BulkAction, on_delete=models.CASCADE, related_name="lanes"
+    )
+    number = models.PositiveSmallIntegerField()
+    after_created = models.DateTimeField(null=True, blank=True)
+    after_id = models.BigIntegerField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bulk_action", "number"], name="bulklane_unique_number"
+            )
+        ]
 
 
 class BulkActionOutcome(models.TextChoices):

@@ -80,9 +80,16 @@ def _panel(
             )
         except RunError as exc:
             error = exc.message
+    try:
+        filter_summary = bulk_service.target_from_filter(
+            environment, QueryDict(choice.query)
+        ).describe()
+    except RunError:
+        filter_summary = ""
     context = {
         "environment": environment,
         "choice": choice,
+        "filter_summary": filter_summary,
         "preview": preview,
         "error": error,
         "max_targets": bulk_service.MAX_TARGETS,
@@ -166,11 +173,9 @@ def bulk_action_page(
         "items": items,
         "latest": not (after or before),
         "errors": errors,
-        "again_count": bulk_service.preview(
-            bulk_service.target_from_bulk_action(bulk), BulkActionType.REPLAY
-        ).targeted
-        if not bulk.is_active
-        else 0,
+        "again_count": 0
+        if bulk.is_active
+        else bulk_service.count_targets(bulk_service.target_from_bulk_action(bulk)),
     }
     part = request.GET.get("part")
     if _wants_partial(request) and part in ("summary", "items"):

@@ -67,6 +67,7 @@ def test_tasks(request: HttpRequest, environment: Environment) -> HttpResponse:
         deployment=deployment,
         tasks=tasks,
         query=query,
+        live_url=f"/ws{request.path}",  # the header's live counters
     )
     template = "dashboard/test_tasks.html"
     if request.htmx and not request.htmx.history_restore_request:
@@ -367,7 +368,7 @@ def _task_context(
     template_name: str = "",
     template_error: str | None = None,
 ) -> dict:
-    context = page_context(request, environment, "test")
+    context = page_context(request, environment, "test", live_url=f"/ws{request.path}")
     context.update(
         _templates_context(
             environment, task, loaded_template.pk if loaded_template else None

@@ -17,12 +17,17 @@
     try { sessionStorage.setItem(storageKey(), JSON.stringify(Array.from(selected))); } catch (e) { /* private mode */ }
   }
 
-  // Reflect the kept selection on whatever rows the page shows now.
+  // Reflect the kept selection on whatever rows the page shows now (after a swap).
   function sync() {
     if (!panel()) return;
     if (!selected) selected = loadSelection();
+    document.querySelectorAll("#runs-body .row-select").forEach(function (box) { box.checked = selected.has(box.value); });
+    showCount();
+  }
+
+  // The header box and the "N selected" counter follow the ticked boxes.
+  function showCount() {
     const boxes = Array.from(document.querySelectorAll("#runs-body .row-select"));
-    boxes.forEach(function (box) { box.checked = selected.has(box.value); });
     const all = document.querySelector("#runs-table .select-all");
     if (all) {
       const ticked = boxes.filter(function (b) { return b.checked; }).length;
@@ -42,7 +47,7 @@
     if (!panel() || !(box instanceof HTMLInputElement) || !box.classList.contains("row-select")) return;
     if (box.checked) selected.add(box.value); else selected.delete(box.value);
     saveSelection();
-    sync();
+    showCount();
   });
 
   function openPanel(action) {
@@ -62,6 +67,11 @@
     const clear = event.target.closest("[data-bulk-clear]");
     if (clear) { selected.clear(); saveSelection(); sync(); }
   });
+
+  // Typing a name changes no count: keep the panel (and its confirm button) in place.
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "name" && event.target.form && event.target.form.id === "bulk-form") event.stopPropagation();
+  }, true);
 
   // Enter in the panel must not submit without the confirmation: route it to the
   // confirm button instead.

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 
 from runs.models import Queue
-from runs.triggering import TriggerOptions, trigger
 from tests.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,6 +25,20 @@ RECORD_ROW = """(fid) => {
 }"""
 
 
+def trigger_through_the_api(live_url: str, environment, task: str, body: dict) -> str:
+    request = urllib.request.Request(
+        f"{live_url}/api/v1/tasks/{task}/trigger",
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {environment.api_key}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["id"]
+
+
 def test_a_triggered_run_appears_and_goes_live_to_completed(
     live_url, page, alice, dev, start_worker
 ):
@@ -33,22 +49,23 @@ def test_a_triggered_run_appears_and_goes_live_to_completed(
     page.wait_for_selector("#live-indicator.live-open")
     page.evaluate("() => { window.__loadedAt = performance.timeOrigin; }")
 
-    run, _ = trigger(
+    run_id = trigger_through_the_api(
+        live_url,
         dev,
         "slow-progress",
-        {"steps": 4, "pause": 0.5},
-        TriggerOptions(queue="live-browser"),
+        {
+            "payload": {"steps": 4, "pause": 0.5},
+            "options": {"queue": {"name": "live-browser"}},
+        },
     )
-    page.evaluate(RECORD_ROW, run.friendly_id)
-    row = page.locator(f"#run-{run.friendly_id}")
+    page.evaluate(RECORD_ROW, run_id)
+    row = page.locator(f"#run-{run_id}")
     row.wait_for()
     assert row.get_attribute("data-status") == "QUEUED"
 
     queue.paused = False
     queue.save(update_fields=["paused"])
-    page.wait_for_selector(
-        f'#run-{run.friendly_id}[data-status="COMPLETED"]', timeout=20_000
-    )
+    page.wait_for_selector(f'#run-{run_id}[data-status="COMPLETED"]', timeout=20_000)
 
     seen = page.evaluate("() => window.__seen")
     statuses = [state.split(":")[0] for state in seen]

@@ -6,11 +6,10 @@ import json
 import re
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from runs.models import Run, TestTemplate
 from runs.statuses import RunStatus
-from tests.conftest import sign_in, wait_until
+from tests.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,16 +25,16 @@ def open_task(page, live_url: str, task: str) -> None:
 
 
 def test_run_a_task_with_a_payload_and_a_tag_and_watch_it_complete(
-    live_url, page, alice, dev, start_worker
+    live_url, page, alice, dev, deploy, start_worker
 ):
-    start_worker(environments=["dev"])
+    deploy(dev, "add")  # the worker registers its own tasks once it starts, below
     sign_in(page, live_url, "alice", "alice-password")
     open_task(page, live_url, "add")
 
     editor = page.locator("#id_payload")
     editor.fill("")
     editor.press_sequentially('{"a": 2, "b": 40}')
-    assert "Valid JSON" in page.inner_text("#payload-status")
+    page.locator("#payload-status").filter(has_text="Valid JSON").wait_for()
     page.fill("#tag-entry", "from-browser")
     page.press("#tag-entry", "Enter")
     assert page.inner_text("[data-tag-chip]").startswith("from-browser")
@@ -49,22 +48,21 @@ def test_run_a_task_with_a_payload_and_a_tag_and_watch_it_complete(
     assert json.loads(run.payload) == {"a": 2, "b": 40}
     assert f"Test run {run.friendly_id} created" in page.inner_text(".toasts")
 
-    watch_status(page, "Completed")
+    # The run waits in its queue until a worker starts; the open page follows it live.
+    watch_status(page, ["Queued"])
+    start_worker(environments=["dev"])
+    watch_status(page, ["Completed"])
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     assert json.loads(run.output) == {"sum": 42, "attempt": 1}
 
 
-def watch_status(page, label: str) -> None:
-    """The run page's status badge reaches `label`. While the run page has no live feed
-    yet (realtime/routing.py serves no websocket route), a reload shows it; once the feed
-    is live (the indicator says so), the change must arrive without one."""
+def watch_status(page, labels: list[str]) -> None:
+    """The run page, once its live feed is open, shows the status badge pass through
+    `labels` in order, without a reload."""
+    page.locator("#live-indicator.live-open").wait_for(timeout=10_000)
     badge = page.locator("#run-header .badge").first
-    try:
-        page.locator("#live-indicator.live-open").wait_for(timeout=3_000)
-    except PlaywrightTimeout:
-        wait_until(lambda: page.reload() or label in badge.inner_text(), timeout=30)
-    else:
+    for label in labels:
         badge.filter(has_text=label).wait_for(timeout=30_000)
 
 
@@ -74,6 +72,7 @@ def test_invalid_json_is_pointed_out_and_nothing_runs(
     deploy(dev, "add")
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/test/tasks/add/")
+    page.locator("#live-indicator.live-open").wait_for()  # header counters are live
     page.fill("#id_payload", '{\n  "a": 1,\n  "b": 2,\n}')
     status = page.locator("#payload-status")
     status.filter(has_text="line 4, column 1").wait_for()
@@ -106,7 +105,7 @@ def test_invalid_json_is_pointed_out_and_nothing_runs(
 def test_options_are_checked_by_the_server_and_shown_by_the_field(
     live_url, page, alice, dev, deploy
 ):
-    deploy(dev, "add")
+    deploy(dev, "add", "noop")
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/test/tasks/add/")
     page.fill("#id_delay", "whenever")
@@ -123,6 +122,13 @@ def test_options_are_checked_by_the_server_and_shown_by_the_field(
     assert page.input_value("#id_delay") == "whenever"
     assert not Run.objects.exists()
 
+    # "/" opens the task switcher; typing filters it, Enter goes to the first match.
+    page.locator("#id_delay").blur()
+    page.keyboard.press("/")
+    page.keyboard.type("noo")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/env/dev/test/tasks/noop/")
+
 
 def test_previous_runs_and_templates_fill_the_form(
     live_url, page, alice, dev, deploy, make_run
@@ -135,7 +141,7 @@ def test_previous_runs_and_templates_fill_the_form(
     page.goto(f"{live_url}/env/dev/test/tasks/add/")
 
     page.click(f'[data-load-run="{earlier.friendly_id}"]')
-    page.wait_for_selector(".test-note")
+    page.locator(".test-note").filter(has_text="Loaded from test run").wait_for()
     assert json.loads(page.input_value("#id_payload")) == {"a": 7, "b": 8}
     assert page.inner_text("[data-tag-chip]").startswith("earlier")
     assert page.url.endswith(f"?run={earlier.friendly_id}")

@@ -41,7 +41,9 @@ def test_the_panel_counts_the_filtered_runs_on_every_page(signed_in, dev, runs_i
     assert "2 have finished and will be skipped" in body
     assert "Cancel 3 runs…" in body
     assert "Task is task-a" in body  # the filter in words, for the confirmation too
-    assert 'hx-confirm="Cancel 3 runs — runs matching: Task is task-a' in body
+    assert 'hx-confirm="This cancels the 5 runs matching: Task is task-a' in body
+    assert "2 of them have finished and will be skipped" in body
+    assert 'data-confirm-title="Cancel 3 runs?"' in body
     replay = _preview(signed_in, query="task=task-a", action="replay").content.decode()
     assert 'data-eligible="5"' in replay and "Replay 5 runs…" in replay
     assert 'name="version" value="current" checked' in replay
@@ -331,3 +333,35 @@ def test_the_summary_and_items_resync_on_their_own(signed_in, dev, runs_in):
     assert items.content.decode().lstrip().startswith('<section id="bulk-items"')
     bad = signed_in.get(f"/env/dev/bulk-actions/{action.friendly_id}/?after=garbage")
     assert bad.status_code == 200 and "Invalid cursor" in bad.content.decode()
+
+
+def test_the_bulk_action_page_has_constant_queries(signed_in, dev, runs_in):
+    def queries(count: int, task: str) -> int:
+        runs_in(dev, "FAILED", count, task=task)
+        action = process_all(
+            bulk.create_bulk_action(
+                bulk.target_from_filter(dev, {"task": task}), "replay"
+            )
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            response = signed_in.get(f"/env/dev/bulk-actions/{action.friendly_id}/")
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    assert queries(2, "task-few") == queries(20, "task-many")
+
+
+def test_view_runs_lists_the_runs_a_bulk_action_touched(signed_in, dev, runs_in):
+    touched = runs_in(dev, "QUEUED", 2)
+    other = runs_in(dev, "QUEUED", 1, task="task-b")[0]
+    action = process_all(
+        bulk.create_bulk_action(
+            bulk.target_from_filter(dev, {"task": "task-a"}), "cancel"
+        )
+    )
+    body = signed_in.get(
+        f"/env/dev/runs/?bulk_action={action.friendly_id}&period=all"
+    ).content.decode()
+    for run in touched:
+        assert f'id="run-{run.friendly_id}"' in body
+    assert f'id="run-{other.friendly_id}"' not in body

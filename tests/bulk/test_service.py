@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,10 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from realtime.models import LiveSignal
-from runs import bulk
+from runs import bulk, bulk_targets
 from runs.errors import InvalidInput, Unprocessable
 from runs.models import (
-    BulkAction,
     BulkActionItem,
     BulkActionStatus,
     Deployment,
@@ -105,17 +105,20 @@ def test_runs_that_finish_before_the_action_reaches_them_are_skipped(
     dev, runs_in, monkeypatch
 ):
     monkeypatch.setattr(bulk, "CANCEL_CHUNK", 2)
-    runs = runs_in(dev, "QUEUED", 4)
+    runs = runs_in(dev, "QUEUED", 6)
     action = bulk.create_bulk_action(
         bulk.target_from_run_ids(dev, [r.friendly_id for r in runs]), "cancel"
     )
-    bulk.process_next_chunk(action.pk)  # the two oldest
-    Run.objects.filter(pk=runs[3].pk).update(
+    bulk.process_next_chunk(action.pk)
+    reached = set(action.items.values_list("run_id", flat=True))
+    late = next(r for r in runs if r.pk not in reached)
+    Run.objects.filter(pk=late.pk).update(
         status=RunStatus.COMPLETED, finished_at=timezone.now()
     )
     action = process_all(action)
-    assert (action.succeeded, action.skipped) == (3, 1)
-    assert Run.objects.get(pk=runs[3].pk).status == RunStatus.COMPLETED
+    assert (action.succeeded, action.skipped) == (5, 1)
+    assert action.items.get(run=late).outcome == "skipped"
+    assert Run.objects.get(pk=late.pk).status == RunStatus.COMPLETED
 
 
 def test_children_of_canceled_runs_are_canceled_but_not_counted(dev, runs_in, make_run):
@@ -153,6 +156,8 @@ def test_a_filter_is_frozen_at_submit_and_later_runs_are_left_alone(
 def test_processing_is_chunked_with_the_same_queries_whatever_the_chunk_size(
     dev, runs_in, monkeypatch
 ):
+    monkeypatch.setattr(bulk, "LANES", 1)
+
     def queries_for_one_chunk(size: int) -> int:
         monkeypatch.setattr(bulk, "CANCEL_CHUNK", size)
         runs = runs_in(dev, "QUEUED", size + 1, task=f"task-{size}")
@@ -268,15 +273,13 @@ def test_a_crash_mid_way_resumes_without_touching_a_run_twice(
     assert not bulk.process_next_chunk(action.pk).finished
 
     # The second chunk dies after its runs were changed, before it could commit.
-    original_save = BulkAction.save
-
-    def crash_on_save(self, *args, **kwargs):
+    def crash(*args, **kwargs):
         raise Crash("worker killed")
 
-    monkeypatch.setattr(BulkAction, "save", crash_on_save)
-    with pytest.raises(Crash):
-        bulk.process_next_chunk(action.pk)
-    monkeypatch.setattr(BulkAction, "save", original_save)
+    with monkeypatch.context() as patched:
+        patched.setattr(bulk, "_record_progress", crash)
+        with pytest.raises(Crash):
+            bulk.process_next_chunk(action.pk)
 
     action.refresh_from_db()
     assert action.processed == 2  # the crashed chunk left nothing behind
@@ -298,7 +301,7 @@ def test_a_lost_cursor_never_makes_a_run_processed_twice(dev, runs_in, monkeypat
     action = bulk.create_bulk_action(_filter(dev, task="task-a"), "replay")
     bulk.process_next_chunk(action.pk)
     bulk.process_next_chunk(action.pk)
-    BulkAction.objects.filter(pk=action.pk).update(cursor=None)
+    action.lanes.update(after_id=None, after_created=None, done=False)
     action = process_all(action)
     assert action.items.count() == 5
     assert Run.objects.filter(replayed_from__in=runs).count() == 5
@@ -352,7 +355,7 @@ def test_bad_targets_and_options_are_refused(dev, runs_in, monkeypatch):
         bulk.target_from_run_ids(dev, [run.friendly_id, "run_missing"])
     with pytest.raises(InvalidInput, match="at least one run"):
         bulk.target_from_run_ids(dev, [])
-    monkeypatch.setattr(bulk, "MAX_RUN_IDS", 1)
+    monkeypatch.setattr(bulk_targets, "MAX_RUN_IDS", 1)
     with pytest.raises(InvalidInput, match="at most 1 runs"):
         bulk.target_from_run_ids(dev, [run.friendly_id, "run_other"])
     target = _filter(dev, task="task-a")
@@ -371,6 +374,7 @@ def test_a_selection_from_another_environment_is_not_found(dev, prod, runs_in):
 
 
 def test_progress_is_published_with_every_chunk(dev, runs_in, monkeypatch):
+    monkeypatch.setattr(bulk, "LANES", 1)
     monkeypatch.setattr(bulk, "CANCEL_CHUNK", 2)
     runs_in(dev, "QUEUED", 3)
     action = bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
@@ -386,6 +390,7 @@ def test_progress_is_published_with_every_chunk(dev, runs_in, monkeypatch):
 
 
 def test_a_crashed_chunk_publishes_nothing(dev, runs_in, monkeypatch):
+    monkeypatch.setattr(bulk, "LANES", 1)
     runs_in(dev, "QUEUED", 1)
     action = bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
     before = LiveSignal.objects.filter(kind="bulk").count()
@@ -403,13 +408,23 @@ def test_the_scheduler_pass_processes_several_chunks_and_takes_turns(
     dev, runs_in, monkeypatch
 ):
     monkeypatch.setattr(bulk, "CANCEL_CHUNK", 2)
+    monkeypatch.setattr(bulk, "PASS_BUDGET", 30)  # a slow machine still finishes
     runs_in(dev, "QUEUED", 5, task="task-a")
     runs_in(dev, "QUEUED", 5, task="task-b")
     first = bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
     second = bulk.create_bulk_action(_filter(dev, task="task-b"), "cancel")
     from runs.engine import scheduler
 
+    order = []
+    real_chunk = bulk.process_next_chunk
+
+    def spy(pk, **kwargs):
+        order.append(pk)
+        return real_chunk(pk, **kwargs)
+
+    monkeypatch.setattr(bulk, "process_next_chunk", spy)
     assert scheduler.tick() == 10
+    assert order[:4] == [first.pk, second.pk, first.pk, second.pk]  # in turns
     for action in (first, second):
         action.refresh_from_db()
         assert action.status == BulkActionStatus.COMPLETED
@@ -463,3 +478,79 @@ def test_items_are_unique_per_bulk_action_and_run(dev, runs_in):
         BulkActionItem.objects.create(
             bulk_action=action, run=run, outcome="skipped", created_at=timezone.now()
         )
+
+
+# --- lanes (PostgreSQL) ---------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_lanes_are_worked_on_by_threads_at_once_and_finish_together(
+    dev, runs_in, monkeypatch
+):
+    monkeypatch.setattr(bulk, "CANCEL_CHUNK", 3)
+    runs = runs_in(dev, "QUEUED", 20)
+    action = bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
+    assert action.lanes.count() == bulk.LANES == 2
+
+    seen_threads = set()
+    real_cancel = bulk._cancel
+
+    def spy(*args, **kwargs):
+        seen_threads.add(threading.get_ident())
+        return real_cancel(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "_cancel", spy)
+    assert bulk.run_pending_bulk_actions(budget=10) == 20
+    action.refresh_from_db()
+    assert (action.status, action.processed, action.succeeded) == ("COMPLETED", 20, 20)
+    assert len(seen_threads) == 2
+    assert all(lane.done for lane in action.lanes.all())
+    assert action.items.count() == 20
+    assert _canceled_events([r.pk for r in runs]) == 20
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_abort_during_a_chunk_rolls_that_chunk_back(dev, runs_in, monkeypatch):
+    monkeypatch.setattr(bulk, "LANES", 1)
+    runs = runs_in(dev, "QUEUED", 3)
+    action = bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
+    real_cancel = bulk._cancel
+
+    def abort_meanwhile(*args, **kwargs):
+        counts = real_cancel(*args, **kwargs)
+        # Another connection (a user in the dashboard) aborts while the chunk runs.
+        aborter = threading.Thread(target=_abort_in_own_connection, args=(action,))
+        aborter.start()
+        aborter.join(10)
+        return counts
+
+    monkeypatch.setattr(bulk, "_cancel", abort_meanwhile)
+    assert bulk.process_next_chunk(action.pk).processed == 0
+    action.refresh_from_db()
+    assert (action.status, action.processed) == ("ABORTED", 0)
+    assert not action.items.exists()
+    assert {Run.objects.get(pk=r.pk).status for r in runs} == {RunStatus.QUEUED}
+
+
+def _abort_in_own_connection(action) -> None:
+    try:
+        assert bulk.abort_bulk_action(action, via="api")
+    finally:
+        connection.close()
+
+
+def test_an_environment_runs_a_bounded_number_of_bulk_actions_at_once(
+    dev, prod, runs_in, monkeypatch
+):
+    monkeypatch.setattr(bulk, "MAX_ACTIVE", 2)
+    runs_in(dev, "QUEUED", 1)
+    runs_in(prod, "QUEUED", 1)
+    first = bulk.create_bulk_action(_filter(dev, task="task-a"), "replay")
+    bulk.create_bulk_action(_filter(dev, task="task-a"), "replay")
+    with pytest.raises(bulk.TooManyActive, match="only run 2 bulk actions at a time"):
+        bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
+    bulk.create_bulk_action(_filter(prod, task="task-a"), "cancel")  # per environment
+    bulk.abort_bulk_action(first)
+    bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")

@@ -148,3 +148,24 @@ def test_batch_filter_reads_the_joined_batch(dev, make_run):
     loaded = {r.pk: r for r in load_runs_for_matching([run.pk, other.pk])}
     assert matcher.matches(loaded[run.pk])
     assert not matcher.matches(loaded[other.pk])
+
+
+def test_loaded_runs_render_and_match_without_further_queries(
+    dev, make_run, django_assert_num_queries
+):
+    from dashboard.rows import render_run_row
+
+    parent = make_run(dev, metadata={"progress": 0.5}, tags=["vip"])
+    child = make_run(dev, parent_run_id=parent.friendly_id)
+    run_filter = RunFilter(
+        QueryDict(f"parent={parent.friendly_id}&tag=vip&search=x"),
+        queryset=Run.objects.all(),
+    )
+    assert run_filter.is_valid()
+    matcher = RunMatcher.from_filter(run_filter)
+    with django_assert_num_queries(1):
+        runs = list(load_runs_for_matching([parent.pk, child.pk]))
+    with django_assert_num_queries(0):
+        for run in runs:
+            assert 'id="run-' in render_run_row(run)
+            matcher.matches(run)

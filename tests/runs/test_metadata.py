@@ -118,3 +118,76 @@ def test_forbidden_keys_are_rejected(dev, make_run):
                 operations=[{"type": "set", "key": "$.__proto__.x", "value": 1}]
             ),
         )
+
+
+@pytest.mark.django_db
+def test_root_operations_reach_the_root_and_a_root_run_updates_itself(dev, make_run):
+    root = make_run(dev)
+    parent = make_run(dev, parent_run_id=root.friendly_id)
+    child = make_run(dev, parent_run_id=parent.friendly_id)
+    update_metadata(
+        child,
+        MetadataUpdate(
+            operations=[],
+            root_operations=[{"type": "append", "key": "log", "value": "child"}],
+            parent_operations=[{"type": "set", "key": "seen", "value": True}],
+        ),
+    )
+    update_metadata(
+        root,
+        MetadataUpdate(
+            root_operations=[{"type": "append", "key": "log", "value": "root"}]
+        ),
+    )
+    root.refresh_from_db()
+    parent.refresh_from_db()
+    assert root.metadata == {"log": ["child", "root"]}
+    assert parent.metadata == {"seen": True}
+
+
+@pytest.mark.django_db
+def test_replace_writes_the_object_and_an_unchanged_update_writes_nothing(
+    dev, make_run
+):
+    run = make_run(dev, metadata={"a": 1})
+    assert update_metadata(run, MetadataUpdate(metadata={"b": 2})) == {"b": 2}
+    run.refresh_from_db()
+    version = run.metadata_version
+    noop = [{"type": "delete", "key": "missing"}]
+    assert update_metadata(run, MetadataUpdate(operations=noop)) == {"b": 2}
+    run.refresh_from_db()
+    assert run.metadata_version == version
+
+
+@pytest.mark.django_db
+def test_an_operation_that_would_pass_the_limit_is_refused_whole(
+    dev, make_run, settings
+):
+    settings.RUNWATCH_METADATA_MAX_BYTES = 100
+    run = make_run(dev, metadata={"keep": "me"})
+    ops = [
+        {"type": "set", "key": "small", "value": 1},
+        {"type": "set", "key": "big", "value": "x" * 200},
+    ]
+    with pytest.raises(TooLarge, match="100 bytes"):
+        update_metadata(run, MetadataUpdate(operations=ops))
+    run.refresh_from_db()
+    assert run.metadata == {"keep": "me"}
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        "not a list",
+        [{"type": "explode", "key": "a"}],
+        [{"type": "set", "value": 1}],
+        [{"type": "increment", "key": "n", "value": "1"}],
+        [{"type": "update", "value": [1]}],
+        [{"type": "append", "key": "l"}],
+    ],
+)
+@pytest.mark.django_db
+def test_malformed_operations_are_rejected(dev, make_run, ops):
+    run = make_run(dev)
+    with pytest.raises(InvalidInput):
+        update_metadata(run, MetadataUpdate(operations=ops))

@@ -145,3 +145,12 @@ def test_with_the_csrf_token_the_same_actions_work(csrf_client, dev):
         headers={"X-CSRFToken": token, "HX-Request": "true"},
     )
     assert rename.status_code == 200
+
+
+def test_the_pages_connect_to_the_live_feed_for_the_header_counters(
+    client, alice, dev, deploy
+):
+    deploy(dev, "add")
+    client.force_login(alice)
+    for url in ("/env/dev/test/", task_url()):
+        assert f'ws-connect="/ws{url}"' in client.get(url).content.decode()

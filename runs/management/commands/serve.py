@@ -2,16 +2,14 @@
 
 Migrates, creates the environments (and an `admin` user on a fresh install), then
 runs daphne with a worker and the scheduler in the same process; `--demo` adds the
-demo tasks and a feed of demo runs.
+demo tasks, a week of example history on first start and a feed of demo runs.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import threading
-import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,6 +19,7 @@ from django.core.management.base import BaseCommand
 from runs.environments import ensure_default_environments
 
 DEMO_MODULE = "runs.demo.tasks"
+SHUTDOWN_GRACE = 3.0  # seconds running attempts get on Ctrl-C before being requeued
 
 
 class Command(BaseCommand):
@@ -32,8 +31,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency",
             type=int,
-            default=4,
-            help="attempts the embedded worker runs at once",
+            default=None,
+            help="attempts the embedded worker runs at once (default 4, 8 with --demo)",
         )
         parser.add_argument(
             "--no-worker",
@@ -43,16 +42,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--demo",
             action="store_true",
-            help="execute the demo tasks and keep triggering demo runs",
+            help="execute the demo tasks, load example history on first start and "
+            "keep triggering demo runs",
         )
 
     def handle(self, *args, host, port, concurrency, no_worker, demo, **options):
         call_command("migrate", interactive=False, verbosity=0)
         envs = {env.slug: env for env in ensure_default_environments()}
         self._ensure_admin()
-        worker = None if no_worker else self._start_worker(concurrency, demo)
         if demo:
-            self._start_demo_feed(envs["dev"])
+            self._seed_history(envs["dev"])
+        concurrency = concurrency or (8 if demo else 4)
+        worker = None if no_worker else self._start_worker(concurrency, demo)
+        stop_feed = self._start_feed(envs["dev"]) if demo else None
         self.stdout.write(
             f"\nRunwatch is up: http://{host}:{port}/\n"
             f"  dev API key: {envs['dev'].api_key}\n"
@@ -62,8 +64,10 @@ class Command(BaseCommand):
         try:
             self._run_daphne(host, port)
         finally:
+            if stop_feed is not None:
+                stop_feed.set()
             if worker is not None:
-                worker.stop()
+                self._stop_worker(*worker)
 
     def _ensure_admin(self) -> None:
         users = get_user_model().objects
@@ -77,27 +81,33 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Created user 'admin' with password: {password}")
         )
 
+    def _seed_history(self, environment) -> None:
+        from runs.demo.traffic import seed_first_start
+
+        seeded = seed_first_start(environment)
+        if seeded:
+            self.stdout.write(f"Loaded {seeded} example runs from the past week")
+
     def _start_worker(self, concurrency: int, demo: bool):
         from runs.engine.worker import Worker
 
         worker = Worker(concurrency=concurrency, modules=[DEMO_MODULE] if demo else [])
-        threading.Thread(target=worker.run, name="runwatch-worker", daemon=True).start()
+        thread = threading.Thread(
+            target=worker.run, name="runwatch-worker", daemon=True
+        )
+        thread.start()
         worker.ready.wait(60)
-        return worker
+        return worker, thread
 
-    def _start_demo_feed(self, environment) -> None:
-        from runs.demo.feed import trigger_demo_runs
+    def _stop_worker(self, worker, thread: threading.Thread) -> None:
+        self.stdout.write("Stopping the worker (running attempts are requeued)…")
+        worker.stop(grace=SHUTDOWN_GRACE)
+        thread.join(SHUTDOWN_GRACE + 10)
 
-        def feed() -> None:
-            rng = random.Random()
-            while True:
-                try:
-                    trigger_demo_runs(environment, rng.choice([1, 1, 2, 4]), rng)
-                except Exception as exc:  # keep the feed alive through DB hiccups
-                    self.stderr.write(f"demo feed: {exc}")
-                time.sleep(rng.uniform(1.0, 3.0))
+    def _start_feed(self, environment) -> threading.Event:
+        from runs.demo.traffic import start_feed_thread
 
-        threading.Thread(target=feed, name="runwatch-demo", daemon=True).start()
+        return start_feed_thread(environment)
 
     def _run_daphne(self, host: str, port: int) -> None:
         from daphne.endpoints import build_endpoint_description_strings
