@@ -21,6 +21,7 @@ from django_filters.widgets import QueryArrayWidget
 
 from runs.durations import InvalidDuration, parse_duration_seconds
 from runs.models import Batch, BatchStatus, BulkActionItem, Environment, Run, RunTag
+from runs.querysets import pk_in
 from runs.statuses import GROUPS, RunStatus, parse_status_names
 from runs.triggering import MACHINES
 
@@ -65,6 +66,8 @@ class ListField(forms.Field):
             items.extend(part.strip() for part in str(v).split(",") if part.strip())
         if len(items) > self.max_items:
             raise forms.ValidationError(f"At most {self.max_items} values")
+        if any("\x00" in item for item in items):
+            raise forms.ValidationError("Null characters are not allowed.")
         return list(dict.fromkeys(items))
 
 
@@ -235,9 +238,11 @@ class RunFilter(django_filters.FilterSet):
                 tag_rows = tag_rows.filter(created_at__gte=start)
             if end is not None:
                 tag_rows = tag_rows.filter(created_at__lte=end)
-            ids = set(tag_rows.values_list("run_id", flat=True)[:TAG_PROBE_LIMIT])
-            if len(ids) < TAG_PROBE_LIMIT:
-                return qs.filter(pk__in=sorted(ids))
+            # Count tag rows, not runs: a run with two of the tags is two rows, and a
+            # full probe means there may be more rows than it read.
+            rows = list(tag_rows.values_list("run_id", flat=True)[:TAG_PROBE_LIMIT])
+            if len(rows) < TAG_PROBE_LIMIT:
+                return qs.filter(pk_in(sorted(set(rows))))
         return qs.filter(
             Exists(RunTag.objects.filter(run_id=OuterRef("pk"), tag__in=value))
         )
