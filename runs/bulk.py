@@ -279,6 +279,8 @@ def run_pending_bulk_actions(budget: float | None = None) -> int:
         .order_by("created_at", "id")
         .values_list("pk", flat=True)[:20]
     )
+    now = time.monotonic()
+    active = [pk for pk in active if _failing.get(pk, 0) <= now]
     if not active:
         return 0
     if lane_count() == 1 or connection.in_atomic_block:
@@ -319,7 +321,14 @@ def _work(active: list[int], deadline: float, *, prefer: int) -> int:
     return processed
 
 
+# Bulk actions whose last chunk failed wait this long before the next try (per
+# process), so a persistent error is logged every few seconds, not every pass.
+RETRY_AFTER = 10.0
+_failing: dict[int, float] = {}
+
+
 def _record_error(pk: int, exc: Exception) -> None:
+    _failing[pk] = time.monotonic() + RETRY_AFTER
     try:
         BulkAction.objects.filter(pk=pk).update(
             last_error=f"{type(exc).__name__}: {exc}"[:2000]

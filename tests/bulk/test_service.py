@@ -441,13 +441,21 @@ def test_a_failing_bulk_action_records_its_error_and_others_go_on(
     def crash(*args, **kwargs):
         raise Crash("database said no")
 
-    monkeypatch.setattr(bulk, "cancel_runs", crash)
-    assert bulk.run_pending_bulk_actions(budget=0.2) == 1
+    monkeypatch.setattr(bulk, "_failing", {})
+    with monkeypatch.context() as broken_database:
+        broken_database.setattr(bulk, "cancel_runs", crash)
+        assert bulk.run_pending_bulk_actions(budget=0.2) == 1
     broken.refresh_from_db()
     fine.refresh_from_db()
     assert broken.status == BulkActionStatus.PENDING
     assert broken.last_error == "Crash: database said no"
     assert fine.status == BulkActionStatus.COMPLETED
+    # It is left alone for a while, then tried again (and succeeds, now).
+    assert bulk.run_pending_bulk_actions(budget=0.2) == 0
+    bulk._failing.clear()
+    assert bulk.run_pending_bulk_actions(budget=0.2) == 1
+    broken.refresh_from_db()
+    assert (broken.status, broken.last_error) == (BulkActionStatus.COMPLETED, "")
 
 
 def test_the_filter_is_described_in_words(dev):
