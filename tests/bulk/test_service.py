@@ -497,9 +497,18 @@ def test_lanes_are_worked_on_by_threads_at_once_and_finish_together(
     dev, runs_in, monkeypatch
 ):
     monkeypatch.setattr(bulk, "CANCEL_CHUNK", 3)
+    monkeypatch.setattr(bulk, "LANE_MIN_RUNS", 10)
     runs = runs_in(dev, "QUEUED", 20)
     action = bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
-    assert action.lanes.count() == bulk.LANES == 2
+    first, second = action.lanes.all()
+    assert bulk.LANES == 2
+    # contiguous halves of the keyset order: the first ends where the second starts
+    assert (first.after_id, second.until_id) == (None, None)
+    assert (first.until_id, first.until_created) == (
+        second.after_id,
+        second.after_created,
+    )
+    assert first.until_id == runs[9].pk
 
     seen_threads = set()
     real_cancel = bulk._cancel
