@@ -7,9 +7,11 @@
     .venv/bin/python bench/list_page.py            # BENCH_REPEAT=40 by default
 
 Each case is a full Django request through the test client (middleware, session, view,
-SQL, template rendering), timed `BENCH_REPEAT` times after two warm-ups; the script
+SQL, template rendering), timed `BENCH_REPEAT` times after a warm-up, in rounds over all
+cases (so load from elsewhere on the machine lands on every case alike); the script
 prints wall-clock p50/p95 in milliseconds, the CPU time the request took in this
-process (p50) and the number of SQL queries per page. It also prints the machine's load
+process (p50), the time its SQL queries took (p50, round trips included) and the
+number of SQL queries per page. It also prints the machine's load
 average: wall time on a busy 2-core machine is mostly waiting for a core
 (BENCH_PRIORITY=1 raises the priority of the bench and its database backend). The first run
 adds what `seed_runs` does not make (once, idempotently): three deployment versions, a
@@ -179,12 +181,14 @@ def cases(ids: dict) -> list[tuple[str, str]]:
     return single + pairs
 
 
-def measure(client: Client, query: str) -> tuple[list[float], list[float], int, int]:
-    url = f"/env/dev/runs/?{query}" if query else "/env/dev/runs/"
-    for _ in range(2):
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        assert b'role="alert"' not in response.content, url
+def url_of(query: str) -> str:
+    return f"/env/dev/runs/?{query}" if query else "/env/dev/runs/"
+
+
+def check(client: Client, query: str) -> tuple[int, int]:
+    """Warm the case up, check it renders without an error; (queries, rows)."""
+    url = url_of(query)
+    client.get(url)
     executed = []
 
     def count(execute, sql, params, many, context):
@@ -193,14 +197,34 @@ def measure(client: Client, query: str) -> tuple[list[float], list[float], int, 
 
     with connection.execute_wrapper(count):
         response = client.get(url)
-    rows = response.content.count(b'<tr id="run-')
-    timings, cpu = [], []
-    for _ in range(REPEAT):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        client.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - started_cpu) * 1000)
-    return timings, cpu, len(executed), rows
+    assert response.status_code == 200, (url, response.status_code)
+    assert b'role="alert"' not in response.content, url
+    return len(executed), response.content.count(b'<tr id="run-')
+
+
+def measure(client: Client, queries: list[str]) -> dict[str, tuple[list, list, list]]:
+    """REPEAT rounds over every case in turn, so a burst of load from elsewhere on the
+    machine lands on all cases alike instead of on whichever case was running."""
+    samples: dict[str, tuple[list, list, list]] = {q: ([], [], []) for q in queries}
+    sql_time = [0.0]
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            sql_time[0] += time.perf_counter() - started
+
+    with connection.execute_wrapper(timed):
+        for _ in range(REPEAT):
+            for query in queries:
+                sql_time[0] = 0.0
+                started, started_cpu = time.perf_counter(), time.process_time()
+                client.get(url_of(query))
+                samples[query][0].append((time.perf_counter() - started) * 1000)
+                samples[query][1].append((time.process_time() - started_cpu) * 1000)
+                samples[query][2].append(sql_time[0] * 1000)
+    return samples
 
 
 def next_page_query(client: Client, query: str, name: str) -> str:
@@ -242,19 +266,23 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         f"{', bench and its database backend at nice -10' if PRIORITY else ''}"
     )
-    print(f"| {'case':32} | rows | queries | p50 ms | p95 ms | CPU p50 ms |")
-    print(f"|{'-' * 34}|-----:|--------:|-------:|-------:|-----------:|")
+    print(
+        f"| {'case':32} | rows | queries | p50 ms | p95 ms | CPU p50 ms | SQL p50 ms |"
+    )
+    print(f"|{'-' * 34}|-----:|--------:|-------:|-------:|-----------:|-----------:|")
     worst = 0.0
+    shape = {query: check(client, query) for _, query in all_cases}
+    samples = measure(client, [query for _, query in all_cases])
     for label, query in all_cases:
-        timings, cpu, queries, rows = measure(client, query)
+        timings, cpu, sql = samples[query]
+        queries, rows = shape[query]
         p50 = statistics.median(timings)
         p95 = statistics.quantiles(timings, n=20)[-1]
         worst = max(worst, p95)
         flag = "" if p95 <= TARGET_MS else "  ← over target"
         print(
             f"| {label:32} | {rows:4} | {queries:7} | {p50:6.1f} | {p95:6.1f} "
-            f"| {statistics.median(cpu):10.1f} |{flag}",
-            flush=True,
+            f"| {statistics.median(cpu):10.1f} | {statistics.median(sql):10.1f} |{flag}"
         )
     print(f"worst p95: {worst:.1f} ms (target ≤ {TARGET_MS} ms)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

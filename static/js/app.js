@@ -288,7 +288,8 @@
   const DEFAULTS = { size: "25", period: "7d" };
   // Keep shared links short: drop empty and default values from the filter form's query.
   document.addEventListener("htmx:configRequest", function (event) {
-    if (!event.detail.elt.matches || !event.detail.elt.matches("#run-filters")) return;
+    const elt = event.detail.elt;
+    if (!elt.matches || !(elt.matches("#run-filters") || (elt.form && elt.form.id === "run-filters"))) return;
     const data = event.detail.formData;
     Array.from(new Set(data.keys())).forEach(function (key) {
       const values = data.getAll(key).filter(function (v) { return String(v).trim() !== ""; });
