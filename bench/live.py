@@ -10,9 +10,11 @@ what changed reached every client.
 One daphne process serves `dashboard.asgi` (design "relay", the product) or
 `bench.live_naive` (design "naive": a Redis channel-layer group_send of the rendered
 row per change, for comparison). The clients (separate processes, `websockets`)
-acknowledge messages like static/js/app.js does. `--pool` runs (default 25, one page)
-cycle EXECUTING ↔ WAITING, each transition committed on its own with
-`transition_many`; every one of them is shown by every client.
+acknowledge messages like static/js/app.js does. `--pool` runs cycle EXECUTING ↔
+WAITING, round robin, committed in small batches with `transition_many`. With the
+default pool of 25 (one page) every transition is on a row every client shows: the
+worst case. With a larger pool only the 25 newest runs are on the page, and only
+transitions on runs a client shows count.
 
 A transition counts as delivered to a client when that client receives the run's row
 in that state or a newer one (coalescing skips intermediate states by design); its
@@ -202,7 +204,9 @@ def measure(produced, logs) -> dict:
         for received, fid, version in log:
             seen.setdefault(fid, []).append((version, received))
         for fid, transitions in by_run.items():
-            got = sorted(seen.get(fid, []))  # by version (ISO timestamps sort)
+            if fid not in seen:
+                continue  # not on this client's page (its snapshot did not show it)
+            got = sorted(seen[fid])  # by version (ISO timestamps sort)
             versions = [v for v, _ in got]
             # earliest reception of this version or a newer one
             best_after = [0.0] * len(got)

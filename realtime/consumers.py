@@ -15,9 +15,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
 from realtime.hub import Connection, Hub
-from realtime.watches import RunPageWatch, RunsListWatch, Watch
+from realtime.watches import (
+    BatchPageWatch,
+    BulkActionsListWatch,
+    BulkActionWatch,
+    DeploymentsWatch,
+    RunPageWatch,
+    RunsListWatch,
+    Watch,
+)
 from runs.access import environments_for_user
-from runs.models import Run
+from runs.models import Batch, BulkAction, Run
 
 # Close codes the htmx ws extension does not retry (it retries 1006/1011/1012/1013).
 FORBIDDEN = 4403
@@ -89,4 +97,26 @@ def build_watch(
         if run_id is None:
             return None, NOT_FOUND
         return RunPageWatch(environment, path, run_id), 0
+    if page == "batch":
+        batch = Batch.objects.filter(
+            environment=environment, friendly_id=kwargs["batch_id"]
+        ).first()
+        if batch is None:
+            return None, NOT_FOUND
+        return BatchPageWatch(environment, path, query, batch), 0
+    if page == "bulk":
+        bulk_id = (
+            BulkAction.objects.filter(
+                environment=environment, friendly_id=kwargs["bulk_id"]
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if bulk_id is None:
+            return None, NOT_FOUND
+        return BulkActionWatch(environment, path, bulk_id), 0
+    if page == "bulk-list":
+        return BulkActionsListWatch(environment, path), 0
+    if page == "deployments":
+        return DeploymentsWatch(environment, path), 0
     return Watch(environment, path), 0

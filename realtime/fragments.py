@@ -4,19 +4,27 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.template.loader import get_template, render_to_string
 from django.utils.html import escape
 
+from dashboard.bulk_presenters import (
+    render_bulk_row,
+    render_bulk_summary,
+    render_latest_items,
+)
 from dashboard.presenters import (
     EVENT_KINDS,
     EVENT_LIMIT,
     EVENT_ROW_TEMPLATE,
+    render_deployments_rows,
     render_env_counters,
 )
 from dashboard.rows import render_run_row
-from runs.models import Environment, Run, RunEvent
+from realtime.coalesce import Fragment
+from runs.models import BulkAction, Environment, Run, RunEvent
 
 FRAGMENTS = "realtime/_fragments.html"
 
@@ -97,3 +105,37 @@ def event_rows_after(run_id: int, after_id: int) -> tuple[str, int]:
 def env_counters(environment_id: int) -> str:
     """The header's `#env-counters` of an environment."""
     return render_env_counters(Environment.objects.get(pk=environment_id))
+
+
+def load_bulk_action(bulk_id: int) -> BulkAction | None:
+    return (
+        BulkAction.objects.select_related("environment", "created_by", "aborted_by")
+        .filter(pk=bulk_id)
+        .first()
+    )
+
+
+def bulk_page_fragments(bulk: BulkAction) -> list[tuple[str, Fragment]]:
+    """The bulk action page's summary and latest processed runs (a <tbody>)."""
+    return [
+        ("bulk-items", Fragment(render_latest_items(bulk, oob=True), table=True)),
+        ("bulk-summary", Fragment(render_bulk_summary(bulk, oob=True))),
+    ]
+
+
+@dataclass(frozen=True)
+class BulkRow:
+    """A bulk action's row of the bulk actions list (the bare <tr>)."""
+
+    html: str
+    friendly_id: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, bulk: BulkAction) -> BulkRow:
+        return cls(render_bulk_row(bulk), bulk.friendly_id, bulk.created_at)
+
+
+def deployments_fragments(environment_id: int) -> list[tuple[str, Fragment]]:
+    environment = Environment.objects.get(pk=environment_id)
+    return [("deployments", Fragment(render_deployments_rows(environment), table=True))]

@@ -25,21 +25,29 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from dashboard.presenters import EVENT_KINDS, render_run_fragments
+from dashboard.presenters import (
+    EVENT_KINDS,
+    render_batch_fragments,
+    render_run_fragments,
+)
 from realtime import publish
 from realtime.coalesce import Coalescer, Fragment, assemble
 from realtime.feed import FeedBatch, FeedCursor
 from realtime.fragments import (
+    BulkRow,
     RowCache,
+    bulk_page_fragments,
+    deployments_fragments,
     env_counters,
     event_rows_after,
     live_state,
+    load_bulk_action,
     load_run_page,
 )
 from realtime.watches import RowKey, RunPageWatch, RunsListWatch, Watch
 from runs.filter_match import RunMatcher, bulk_actions_of, load_runs_for_matching
 from runs.lifecycle import EVENTS_CHANNEL
-from runs.models import Run
+from runs.models import Batch, Run
 
 logger = logging.getLogger("runwatch.realtime")
 
@@ -78,6 +86,7 @@ class Interest:
     run_pages: frozenset[int] = frozenset()
     event_cursors: dict[int, frozenset[int]] = field(default_factory=dict)
     counter_envs: frozenset[int] = frozenset()
+    signal_keys: frozenset[Hashable] = frozenset()  # ("batch", id), ("bulk-env", env)…
 
 
 @dataclass
@@ -90,7 +99,29 @@ class CycleResult:
     run_fragments: dict[int, str] = field(default_factory=dict)  # run pages
     event_rows: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
     counters: dict[int, str] = field(default_factory=dict)  # env → header counters
+    signal_fragments: dict[Hashable, list] = field(default_factory=dict)
+    bulk_rows: dict[tuple[int, int], BulkRow] = field(default_factory=dict)  # env, id
     snapshots: list[tuple[Connection, int, Any, list]] = field(default_factory=list)
+
+
+class CountersCache:
+    """Header counters per environment: recomputed when runs there changed status
+    (`fresh`), reused for up to COUNTERS_SECONDS by snapshots (`recent`), so a burst
+    of connections does not count the same runs again and again."""
+
+    def __init__(self) -> None:
+        self._html: dict[int, tuple[float, str]] = {}
+
+    def fresh(self, env: int) -> str:
+        html = env_counters(env)
+        self._html[env] = (time.monotonic(), html)
+        return html
+
+    def recent(self, env: int) -> str:
+        taken, html = self._html.get(env, (-COUNTERS_SECONDS, ""))
+        if time.monotonic() - taken >= COUNTERS_SECONDS:
+            return self.fresh(env)
+        return html
 
 
 def run_cycle(
@@ -98,6 +129,7 @@ def run_cycle(
     interest: Interest,
     rows: RowCache,
     snapshots: list[tuple[Connection, int]],
+    counters: CountersCache,
 ) -> CycleResult:
     """One read of the feed, in the relay thread: load, match and render what changed,
     then take the snapshots connections asked for (after the read, so a snapshot
@@ -119,7 +151,9 @@ def run_cycle(
             result.stale_rows[pk] = rows.row(run, stale=True)
     if interest.run_pages:
         _render_run_pages(result, interest)
-    result.counters = {env: env_counters(env) for env in interest.counter_envs}
+    if interest.signal_keys:
+        _render_signalled(result, interest.signal_keys)
+    result.counters = {env: counters.fresh(env) for env in interest.counter_envs}
     shared: dict[Hashable, tuple[Any, list]] = {}
     for conn, generation in snapshots:
         key = conn.watch.snapshot_key()
@@ -128,9 +162,7 @@ def run_cycle(
         state, fragments = shared[key]
         fragments = list(fragments)
         env = conn.watch.environment_id
-        if env not in result.counters:
-            result.counters[env] = env_counters(env)
-        fragments.append(("counters", Fragment(result.counters[env])))
+        fragments.append(("counters", Fragment(counters.recent(env))))
         result.snapshots.append((conn, generation, state, fragments))
     return result
 
@@ -154,6 +186,39 @@ def _render_run_pages(result: CycleResult, interest: Interest) -> None:
         if pk in changes and changes[pk].kinds & set(EVENT_KINDS):
             for after in cursors:
                 result.event_rows[(pk, after)] = event_rows_after(pk, after)
+
+
+def _render_signalled(result: CycleResult, keys: frozenset[Hashable]) -> None:
+    """Batch, bulk action and deployment fragments of the pages open on them: once
+    per read per object. A batch's summary also follows its runs' status changes."""
+    signals = result.batch.signals
+    batches = {
+        oid for kind, oid, _ in signals if kind == "batch" and ("batch", oid) in keys
+    }
+    watched = [key[1] for key in keys if key[0] == "batch"]
+    changed = [pk for pk, c in result.batch.runs.items() if c.kinds & COUNTED_KINDS]
+    if watched and changed:
+        batches |= set(
+            Run.objects.filter(pk__in=changed, batch_id__in=watched).values_list(
+                "batch_id", flat=True
+            )
+        )
+    for batch in Batch.objects.select_related("environment").filter(pk__in=batches):
+        html = render_batch_fragments(batch)
+        result.signal_fragments[("batch", batch.pk)] = [("batch", Fragment(html))]
+    for kind, oid, env in signals:
+        if kind == "bulk" and (("bulk", oid) in keys or ("bulk-env", env) in keys):
+            bulk = load_bulk_action(oid)
+            if bulk is None:
+                continue
+            if ("bulk", oid) in keys:
+                result.signal_fragments[("bulk", oid)] = bulk_page_fragments(bulk)
+            if ("bulk-env", env) in keys:
+                result.bulk_rows[(env, oid)] = BulkRow.of(bulk)
+        elif kind == "deployment" and ("deployment-env", env) in keys:
+            result.signal_fragments[("deployment-env", env)] = deployments_fragments(
+                env
+            )
 
 
 def _load_changed_runs(batch: FeedBatch, interest: Interest) -> dict[int, Run]:
@@ -206,11 +271,13 @@ class Hub:
         )
         self.run_pages: defaultdict[int, set[Connection]] = defaultdict(set)
         self.by_env: defaultdict[int, set[Connection]] = defaultdict(set)
+        self.signal_index: defaultdict[Hashable, set[Connection]] = defaultdict(set)
         self.counters_dirty: set[int] = set()
         self.counters_next: dict[int, float] = {}
         self.state = "open"
         self.state_title = ""
         self.rows = RowCache()
+        self.counters = CountersCache()
         self.cursor = FeedCursor()
         self.listening = False
         self._wake = asyncio.Event()
@@ -261,12 +328,16 @@ class Hub:
             self.lists[watch.environment_id][watch.key].add(conn)
         if isinstance(watch, RunPageWatch):
             self.run_pages[watch.run_id].add(conn)
+        for key in watch.signal_keys():
+            self.signal_index[key].add(conn)
 
     def _unindex_list(self, conn: Connection) -> None:
         watch = conn.watch
         _discard(self.by_env, watch.environment_id, conn)
         if isinstance(watch, RunPageWatch):
             _discard(self.run_pages, watch.run_id, conn)
+        for key in watch.signal_keys():
+            _discard(self.signal_index, key, conn)
         if isinstance(watch, RunsListWatch):
             groups = self.lists.get(watch.environment_id)
             if groups is not None:
@@ -339,7 +410,12 @@ class Hub:
             wanted = [(c, c.generation) for c in self.connections if c.needs_snapshot]
             try:
                 result = await self._in_thread(
-                    run_cycle, self.cursor, self._interest(), self.rows, wanted
+                    run_cycle,
+                    self.cursor,
+                    self._interest(),
+                    self.rows,
+                    wanted,
+                    self.counters,
                 )
             except asyncio.CancelledError:
                 raise
@@ -411,6 +487,7 @@ class Hub:
                 for pk, conns in self.run_pages.items()
             },
             counter_envs=self._counters_due(),
+            signal_keys=frozenset(self.signal_index),
         )
 
     def _counters_due(self) -> frozenset[int]:
@@ -442,6 +519,7 @@ class Hub:
             if html is not None:
                 self._offer_matching(run, html, result, snapped)
         self._offer_run_pages(result, snapped)
+        self._offer_signalled(result, snapped)
         for env, html in result.counters.items():
             for conn in self.by_env.get(env, ()):
                 if conn not in snapped:
@@ -478,6 +556,17 @@ class Hub:
                     continue
                 if conn.watch.on_matching_run(run, html, conn.coalescer):
                     self.row_index[run.pk].add(conn)
+
+    def _offer_signalled(self, result: CycleResult, snapped: set[Connection]) -> None:
+        for key, fragments in result.signal_fragments.items():
+            for conn in self.signal_index.get(key, ()):
+                if conn not in snapped:
+                    for fragment_key, fragment in fragments:
+                        conn.coalescer.offer(fragment_key, fragment)
+        for (env, bulk_id), row in result.bulk_rows.items():
+            for conn in self.signal_index.get(("bulk-env", env), ()):
+                if conn not in snapped:
+                    conn.watch.on_bulk_row(bulk_id, row, conn.coalescer)
 
     def _offer_run_pages(self, result: CycleResult, snapped: set[Connection]) -> None:
         for pk, conns in self.run_pages.items():

@@ -16,19 +16,24 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.http import QueryDict
+from django.utils import timezone
 
-from dashboard.presenters import render_run_fragments
+from dashboard.presenters import render_batch_fragments, render_run_fragments
 from realtime.coalesce import Coalescer, Fragment
 from realtime.fragments import (
+    BulkRow,
     RowCache,
+    bulk_page_fragments,
+    deployments_fragments,
     latest_event_rows,
+    load_bulk_action,
     load_run_page,
     new_runs_pill,
     runs_body,
 )
 from runs.filter_match import RunMatcher, with_match_columns
 from runs.filters import RunFilter
-from runs.models import Environment, Run
+from runs.models import Batch, Environment, Run
 from runs.pagination import InvalidCursor, paginate
 
 RowKey = tuple[datetime, int]  # (created_at, id): the runs list's keyset order
@@ -57,6 +62,10 @@ class Watch:
         """Watches with equal keys share one snapshot when they connect together
         (a server restart reconnects every tab at once)."""
         return (self.kind, self.environment_id)
+
+    def signal_keys(self) -> tuple[Hashable, ...]:
+        """The LiveSignal topics this page shows (see realtime.hub)."""
+        return ()
 
     def install(self, state: object) -> None:
         pass
@@ -269,3 +278,96 @@ class RunsListWatch(Watch):
             self.pill.add(run_id)
         capped = len(self.pill) >= MAX_PILL_RUNS
         out.offer("new-runs", Fragment(_pill(len(self.pill), self.top_href, capped)))
+
+
+class BatchPageWatch(RunsListWatch):
+    """A batch page: its summary (status, counts, progress by status) and its runs
+    table, which is the runs list with the batch filter fixed."""
+
+    kind = "batch"
+
+    def __init__(
+        self, environment: Environment, path: str, query: QueryDict, batch: Batch
+    ) -> None:
+        self.batch_id = batch.pk
+        self.batch_friendly_id = batch.friendly_id
+        super().__init__(environment, path, query)
+
+    def set_query(self, query: QueryDict) -> None:
+        fixed = query.copy()
+        fixed["batch"] = self.batch_friendly_id
+        fixed["period"] = "all"
+        super().set_query(fixed)
+
+    def signal_keys(self) -> tuple[Hashable, ...]:
+        return (("batch", self.batch_id),)
+
+    def snapshot(
+        self, rows: RowCache
+    ) -> tuple[ListState, list[tuple[Hashable, Fragment]]]:
+        state, fragments = super().snapshot(rows)
+        batch = (
+            Batch.objects.select_related("environment").filter(pk=self.batch_id).first()
+        )
+        if batch is not None:
+            fragments.append(("batch", Fragment(render_batch_fragments(batch))))
+        return state, fragments
+
+
+class BulkActionWatch(Watch):
+    """A bulk action page: its summary (status, progress bar, counts) and its latest
+    processed runs."""
+
+    kind = "bulk"
+
+    def __init__(self, environment: Environment, path: str, bulk_id: int) -> None:
+        super().__init__(environment, path)
+        self.bulk_id = bulk_id
+
+    def signal_keys(self) -> tuple[Hashable, ...]:
+        return (("bulk", self.bulk_id),)
+
+    def snapshot_key(self) -> Hashable:
+        return (self.kind, self.bulk_id)
+
+    def snapshot(self, rows: RowCache) -> tuple[None, list[tuple[Hashable, Fragment]]]:
+        bulk = load_bulk_action(self.bulk_id)
+        return None, bulk_page_fragments(bulk) if bulk is not None else []
+
+
+class BulkActionsListWatch(Watch):
+    """The bulk actions list: rows update in place, new bulk actions appear on top."""
+
+    kind = "bulk-list"
+
+    def __init__(self, environment: Environment, path: str) -> None:
+        super().__init__(environment, path)
+        self.since = timezone.now()  # bulk actions created later are not on the page
+        self.inserted: set[int] = set()
+
+    def signal_keys(self) -> tuple[Hashable, ...]:
+        return (("bulk-env", self.environment_id),)
+
+    def on_bulk_row(self, bulk_id: int, row: BulkRow, out: Coalescer) -> None:
+        if row.created_at > self.since and bulk_id not in self.inserted:
+            self.inserted.add(bulk_id)
+            fragment = Fragment(
+                row.html, "afterbegin:#bulk-rows", table=True, insert=True
+            )
+        else:
+            fragment = Fragment(
+                row.html, f"outerHTML:#bulk-row-{row.friendly_id}", table=True
+            )
+        out.offer(("bulk-row", bulk_id), fragment)
+
+
+class DeploymentsWatch(Watch):
+    """The deployments list: a new version (or a new current one) appears at once."""
+
+    kind = "deployments"
+
+    def signal_keys(self) -> tuple[Hashable, ...]:
+        return (("deployment-env", self.environment_id),)
+
+    def snapshot(self, rows: RowCache) -> tuple[None, list[tuple[Hashable, Fragment]]]:
+        return None, deployments_fragments(self.environment_id)

@@ -372,8 +372,16 @@ class Run(models.Model):
                 fields=["environment", "status", "-created_at", "-id"],
                 name="run_env_status",
             ),
+            # status last: the Tasks page counts a day of runs by task and status
+            # from this index alone, and task + status filters check it there
             models.Index(
-                fields=["environment", "task_identifier", "-created_at", "-id"],
+                fields=[
+                    "environment",
+                    "task_identifier",
+                    "-created_at",
+                    "-id",
+                    "status",
+                ],
                 name="run_env_task",
             ),
             models.Index(

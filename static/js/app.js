@@ -390,6 +390,22 @@
     if (wrap && wrap.dataset.atBottom) wrap.scrollTop = wrap.scrollHeight;
   });
 
+  // "Runs" in a run page's breadcrumb goes back to the list as it was filtered.
+  function rememberList() {
+    if (document.getElementById("run-filters") && /\/runs\/$/.test(location.pathname)) {
+      try { sessionStorage.setItem("runwatch.list:" + location.pathname, location.pathname + location.search); } catch (e) { /* private mode */ }
+    }
+  }
+  document.addEventListener("htmx:pushedIntoHistory", rememberList);
+  document.addEventListener("DOMContentLoaded", function () {
+    rememberList();
+    document.querySelectorAll("a[data-back-to-list]").forEach(function (link) {
+      let saved = null;
+      try { saved = sessionStorage.getItem("runwatch.list:" + new URL(link.href).pathname); } catch (e) { /* private mode */ }
+      if (saved) link.href = saved;
+    });
+  });
+
   // --- live feed indicator and snapshot refresh ---------------------------------------------
   function setLive(state, title) {
     const indicator = document.getElementById("live-indicator");
