@@ -13,10 +13,11 @@ from runs.models import Run
 RUN_ROW_TEMPLATE = "runs/_partials.html#run-row"
 
 
-def row_context(run: Run) -> dict:
-    """Everything the row partial needs; `run` must come from `with_row_columns()`."""
-    return {"run": run, "env_slug": run.environment.slug}
+def row_context(run: Run, *, stale: bool = False) -> dict:
+    """Everything the row partial needs; `run` must come from `with_row_columns()`.
+    `stale`: the live feed marks a shown run that stopped matching the list's filters."""
+    return {"run": run, "env_slug": run.environment.slug, "stale": stale}
 
 
-def render_run_row(run: Run) -> str:
-    return get_template(RUN_ROW_TEMPLATE).render(row_context(run))
+def render_run_row(run: Run, *, stale: bool = False) -> str:
+    return get_template(RUN_ROW_TEMPLATE).render(row_context(run, stale=stale))

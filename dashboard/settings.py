@@ -125,8 +125,24 @@ TEMPLATES = [
 
 SQLITE_PATH = VAR_DIR / "runwatch.sqlite3"
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Persistent connections (seconds; 0 = closed after each request). Only for processes
+# with long-lived threads (workers, commands): under daphne every request runs in a new
+# thread, so web servers use the pool below instead.
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)
+}
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# A process-wide connection pool (psycopg_pool) for servers: under ASGI every request
+# runs in a fresh thread, which would otherwise open a new connection each time.
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0)
+if IS_POSTGRES and DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": 10,
+    }
 if IS_POSTGRES:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("TEST", {})["NAME"] = (
@@ -194,9 +210,26 @@ RUNWATCH_TASK_MODULES = env_list("RUNWATCH_TASK_MODULES")
 RUNWATCH_METADATA_MAX_BYTES = env_int("RUNWATCH_METADATA_MAX_BYTES", 262_144)
 RUNWATCH_PAYLOAD_MAX_BYTES = env_int("RUNWATCH_PAYLOAD_MAX_BYTES", 3_145_728)
 RUNWATCH_BATCH_MAX_ITEMS = env_int("RUNWATCH_BATCH_MAX_ITEMS", 1000)
+# Request bodies (the Test page's form) must fit the largest payload and metadata, even
+# pretty-printed (about twice the compact size), so that the size rules can answer them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = (
+    2 * (RUNWATCH_PAYLOAD_MAX_BYTES + RUNWATCH_METADATA_MAX_BYTES) + 1_048_576
+)
 RUNWATCH_API_RATE_LIMIT = env_int("RUNWATCH_API_RATE_LIMIT", 1500)
 RUNWATCH_API_RATE_REFILL_PER_SECOND = env_int(
     "RUNWATCH_API_RATE_REFILL_PER_SECOND", 100
+)
+# API request limits (413 beyond) and answers kept for x-trigger-request-idempotency-key.
+RUNWATCH_API_BATCH_BODY_MAX_BYTES = env_int(
+    "RUNWATCH_API_BATCH_BODY_MAX_BYTES", 5_000_000
+)
+RUNWATCH_API_BATCH_STREAM_MAX_BYTES = env_int(
+    "RUNWATCH_API_BATCH_STREAM_MAX_BYTES", 134_217_728
+)
+RUNWATCH_PACKET_MAX_BYTES = env_int("RUNWATCH_PACKET_MAX_BYTES", 10_485_760)
+RUNWATCH_PACKET_URL_TTL_SECONDS = env_int("RUNWATCH_PACKET_URL_TTL_SECONDS", 3600)
+RUNWATCH_REQUEST_IDEMPOTENCY_TTL_SECONDS = env_int(
+    "RUNWATCH_REQUEST_IDEMPOTENCY_TTL_SECONDS", 3600
 )
 RUNWATCH_HEARTBEAT_TIMEOUT_SECONDS = env_int("RUNWATCH_HEARTBEAT_TIMEOUT_SECONDS", 30)
 # Metadata-change events only tell live feeds to re-read a run; drop them after this.

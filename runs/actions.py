@@ -4,73 +4,99 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runs.durations import InvalidDuration, parse_delay_strict
 from runs.errors import InvalidInput, Unprocessable
-from runs.lifecycle import record_event, record_events, transition
+from runs.lifecycle import publish_changes, record_event, transition
 from runs.models import Run, RunEvent, RunEventKind, RunTag
+from runs.setsql import for_update, in_list, list_param
 from runs.statuses import CANCELABLE, RunStatus
 from runs.triggering import MAX_TAGS, normalize_tags
 
-CANCEL_CHUNK = 1000
+CANCEL_CHUNK = 5000
+PARENT_CANCELED = "Parent run was canceled"
 
 
 def cancel_runs(
     run_ids: Iterable[int], *, reason: str = "Canceled by user", cascade: bool = True
 ) -> list[int]:
-    """Cancel every run in `run_ids` that has not finished, set-based: one locking SELECT
-    and one guarded UPDATE per chunk, then one bulk insert of events. Executing runs
-    are stopped by their worker, which sees the status change. Child runs of canceled
-    runs are canceled too. Returns the ids that were canceled (finished runs are skipped).
-    """
+    """Cancel every run in `run_ids` that has not finished, set-based: per chunk one
+    guarded UPDATE (rows locked in id order) and one INSERT … SELECT of events.
+    Executing runs are stopped by their worker, which sees the status change. Child
+    runs of canceled runs are canceled too, level by level. Returns the ids that were
+    canceled (finished runs are skipped)."""
     canceled: list[int] = []
-    pending = list(dict.fromkeys(run_ids))
-    while pending:
-        chunk, pending = pending[:CANCEL_CHUNK], pending[CANCEL_CHUNK:]
-        done = _cancel_chunk(chunk, reason)
-        canceled.extend(done)
-        if cascade and done:
-            children = list(
-                Run.objects.filter(
-                    parent_id__in=done, status__in=CANCELABLE
-                ).values_list("pk", flat=True)
-            )
-            pending.extend(c for c in children if c not in pending)
-            reason = "Parent run was canceled"
+    level = list(dict.fromkeys(run_ids))
+    seen = set(level)
+    while level:
+        children: list[int] = []
+        for start in range(0, len(level), CANCEL_CHUNK):
+            done = _cancel_chunk(level[start : start + CANCEL_CHUNK], reason)
+            canceled.extend(done)
+            if cascade and done:
+                children.extend(_cancelable_children(done))
+        level = [pk for pk in dict.fromkeys(children) if pk not in seen]
+        seen.update(level)
+        reason = PARENT_CANCELED
     return canceled
+
+
+def _cancelable_children(parent_ids: list[int]) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Run._meta.db_table} "
+            f"WHERE {in_list('parent_id')} AND {in_list('status')}",
+            [list_param(parent_ids), list_param(CANCELABLE)],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def _cancel_chunk(run_ids: list[int], reason: str) -> list[int]:
     now = timezone.now()
-    with transaction.atomic():
-        rows = list(
-            Run.objects.select_for_update()
-            .filter(pk__in=run_ids, status__in=CANCELABLE)
-            .order_by("pk")
-            .values_list("pk", "environment_id")
-        )
-        if not rows:
-            return []
-        ids = [pk for pk, _ in rows]
-        Run.objects.filter(pk__in=ids, status__in=CANCELABLE).update(
-            status=RunStatus.CANCELED,
-            status_reason=reason,
-            finished_at=now,
-            updated_at=now,
-        )
-        record_events(
+    runs, events = Run._meta.db_table, RunEvent._meta.db_table
+    no_attributes = RunEvent._meta.get_field("attributes").get_db_prep_save(
+        {}, connection
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Lock in id order, as transition_many does, so set-based writers never deadlock;
+        # the status guard is re-checked once a row lock is granted.
+        cursor.execute(
+            f"UPDATE {runs} SET status = %s, status_reason = %s, finished_at = %s, "
+            f"updated_at = %s WHERE id IN (SELECT id FROM {runs} WHERE {in_list('id')} "
+            f"AND {in_list('status')} ORDER BY id{for_update()}) "
+            "RETURNING id, environment_id",
             [
-                RunEvent(
-                    run_id=pk,
-                    environment_id=env_id,
-                    kind=RunEventKind.STATUS,
-                    status=RunStatus.CANCELED,
-                    message=reason,
-                    created_at=now,
-                )
-                for pk, env_id in rows
+                RunStatus.CANCELED,
+                reason[:255],
+                now,
+                now,
+                list_param(run_ids),
+                list_param(CANCELABLE),
+            ],
+        )
+        ids = [pk for pk, _ in cursor.fetchall()]
+        if not ids:
+            return []
+        cursor.execute(
+            f"INSERT INTO {events} (run_id, environment_id, kind, status, level, "
+            "message, attributes, created_at) "
+            f"SELECT id, environment_id, %s, %s, '', %s, %s, %s FROM {runs} "
+            f"WHERE {in_list('id')} RETURNING id, run_id, environment_id",
+            [
+                RunEventKind.STATUS,
+                RunStatus.CANCELED,
+                reason,
+                no_attributes,
+                now,
+                list_param(ids),
+            ],
+        )
+        publish_changes(
+            [
+                (run_id, environment_id, RunEventKind.STATUS, event_id)
+                for event_id, run_id, environment_id in cursor.fetchall()
             ]
         )
     return ids

@@ -99,8 +99,25 @@ def parse_ttl(value: str | int | float | None) -> str | None:
     return text
 
 
+IDEMPOTENCY_KEY_TTL_DEFAULT = timedelta(days=30)
+
+
 def parse_idempotency_ttl(value: str | None) -> timedelta:
     """`idempotencyKeyTTL` (`^\\d+[smhd]$`); anything else falls back to the 30-day default."""
-    if value and re.fullmatch(r"\d+[smhd]", value.strip()):
-        return timedelta(seconds=parse_duration_seconds(value.strip()))
-    return timedelta(days=30)
+    try:
+        ttl = parse_idempotency_ttl_strict(value)
+    except InvalidDuration:
+        return IDEMPOTENCY_KEY_TTL_DEFAULT
+    return IDEMPOTENCY_KEY_TTL_DEFAULT if ttl is None else ttl
+
+
+def parse_idempotency_ttl_strict(value: str | None) -> timedelta | None:
+    """The variant for forms: None when blank, InvalidDuration when not `^\\d+[smhd]$`."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not re.fullmatch(r"\d+[smhd]", text):
+        raise InvalidDuration(
+            f"Invalid idempotency key TTL: {value!r} (a number and one unit: s, m, h or d, e.g. 1h)"
+        )
+    return timedelta(seconds=parse_duration_seconds(text))

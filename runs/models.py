@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from runs.querysets import RunQuerySet
 from runs.statuses import EXPIRABLE, HOLDING, UNFINISHED_SORTED, RunStatus
@@ -209,6 +210,13 @@ class Batch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     processing_completed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # What every item of a streamed batch (created first, items sent later) inherits.
+    parent = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resume_parent_on_completion = models.BooleanField(default=False)
+    # Items an idempotency key answered with an existing run: {index: run friendly id}.
+    cached_items = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -348,6 +356,12 @@ class Run(models.Model):
             models.UniqueConstraint(
                 fields=["environment", "number"], name="run_unique_number"
             ),
+            # one run per batch item: streamed batch items are deduplicated by index
+            models.UniqueConstraint(
+                fields=["batch", "batch_index"],
+                condition=Q(batch__isnull=False, batch_index__isnull=False),
+                name="run_unique_batch_index",
+            ),
         ]
         # Every list filter pairs with the (created_at, id) keyset order, newest first.
         indexes = [
@@ -358,8 +372,16 @@ class Run(models.Model):
                 fields=["environment", "status", "-created_at", "-id"],
                 name="run_env_status",
             ),
+            # status last: the Tasks page counts a day of runs by task and status
+            # from this index alone, and task + status filters check it there
             models.Index(
-                fields=["environment", "task_identifier", "-created_at", "-id"],
+                fields=[
+                    "environment",
+                    "task_identifier",
+                    "-created_at",
+                    "-id",
+                    "status",
+                ],
                 name="run_env_task",
             ),
             models.Index(
@@ -377,6 +399,18 @@ class Run(models.Model):
             models.Index(
                 fields=["environment", "is_test", "-created_at", "-id"],
                 name="run_env_is_test",
+            ),
+            # the Test page's "previous test runs" of one task
+            models.Index(
+                fields=["environment", "task_identifier", "-created_at", "-id"],
+                condition=Q(is_test=True),
+                name="run_env_task_test",
+            ),
+            # filter[batch]: a batch's runs, newest first
+            models.Index(
+                fields=["batch", "-created_at", "-id"],
+                condition=Q(batch__isnull=False),
+                name="run_batch_created",
             ),
             # "root runs only"
             models.Index(
@@ -423,6 +457,17 @@ class Run(models.Model):
             ),
             # run id / idempotency key search
             models.Index(Lower("idempotency_key_user"), name="run_idempotency_user"),
+            # the runs list's search box: an idempotency key (as given, or its hash)
+            models.Index(
+                fields=["environment", "idempotency_key_user"],
+                condition=Q(idempotency_key_user__isnull=False),
+                name="run_env_key_user",
+            ),
+            models.Index(
+                fields=["environment", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_env_key",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -532,10 +577,13 @@ class BulkActionType(models.TextChoices):
 
 
 class BulkActionStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
+    PENDING = "PENDING", "Pending"  # submitted, no worker has picked it up yet
     RUNNING = "RUNNING", "In progress"
     COMPLETED = "COMPLETED", "Completed"
     ABORTED = "ABORTED", "Aborted"
+
+
+ACTIVE_BULK_STATUSES = (BulkActionStatus.PENDING, BulkActionStatus.RUNNING)
 
 
 class BulkAction(models.Model):
@@ -554,12 +602,9 @@ class BulkAction(models.Model):
     )
     params = models.JSONField(
         default=dict
-    )  # the frozen filter (absolute times) or {"runIds": [...]}
+    )  # {"filter": {...}} with absolute times, or {"runIds": [...]}
     summary = models.TextField(blank=True)  # the filter in words
     use_current_version = models.BooleanField(default=True)  # replay only
-    cursor = models.JSONField(
-        null=True, blank=True
-    )  # keyset position of the next chunk
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -572,7 +617,18 @@ class BulkAction(models.Model):
     )  # dashboard / api
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)  # or aborted at
+    aborted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    aborted_via = models.CharField(max_length=16, blank=True)  # dashboard / api
+    last_error = models.TextField(
+        blank=True
+    )  # why the last pass failed; retried on the next
     targeted = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
@@ -583,25 +639,79 @@ class BulkAction(models.Model):
         indexes = [
             models.Index(
                 fields=["environment", "-created_at", "-id"], name="bulk_env_created"
-            )
+            ),
+            # the scheduler's pass: which bulk actions still have work
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(status__in=["PENDING", "RUNNING"]),
+                name="bulk_active",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.friendly_id
 
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_BULK_STATUSES
 
-class BulkActionItem(models.Model):
-    """A run a bulk action touched: makes it idempotent per run and `filter[bulkAction]` findable."""
+
+class BulkActionLane(models.Model):
+    """One share of a bulk action's runs: a contiguous range of its keyset order
+    (created_at, id), after `after_*` up to `until_*` (none: to the end). Lanes are
+    processed in parallel (threads of a worker, or several workers); `after_*` is the
+    lane's cursor and moves in the same transaction as each chunk."""
 
     bulk_action = models.ForeignKey(
-        BulkAction, on_delete=models.CASCADE, related_name="items"
+        BulkAction, on_delete=models.CASCADE, related_name="lanes"
     )
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="bulk_items")
+    number = models.PositiveSmallIntegerField()
+    after_created = models.DateTimeField(null=True, blank=True)
+    after_id = models.BigIntegerField(null=True, blank=True)
+    until_created = models.DateTimeField(null=True, blank=True)
+    until_id = models.BigIntegerField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bulk_action", "number"], name="bulklane_unique_number"
+            )
+        ]
+
+
+class BulkActionOutcome(models.TextChoices):
+    PENDING = "pending", "Not reached yet"  # in the frozen target set
+    SUCCEEDED = "succeeded", "Succeeded"  # canceled, or replayed as new_run
+    SKIPPED = "skipped", "Skipped"  # cancel: the run had already finished
+    FAILED = "failed", "Failed"  # replay: no new run could be made (see message)
+
+
+class BulkActionItem(models.Model):
+    """One run of a bulk action's frozen target set: makes processing idempotent per
+    run, and its outcome makes touched runs `filter[bulkAction]` findable."""
+
+    # Both covered by the indexes below: fewer indexes to maintain while collecting.
+    bulk_action = models.ForeignKey(
+        BulkAction, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="bulk_items", db_index=False
+    )
     new_run = models.ForeignKey(
         Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    outcome = models.CharField(max_length=16)  # succeeded / skipped / failed
-    created_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(
+        max_length=16,
+        choices=BulkActionOutcome.choices,
+        default=BulkActionOutcome.PENDING,
+    )
+    message = models.CharField(max_length=255, blank=True)  # why it failed
+    created_at = models.DateTimeField(
+        default=timezone.now
+    )  # when it joined the target set
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -609,7 +719,11 @@ class BulkActionItem(models.Model):
                 fields=["bulk_action", "run"], name="bulkitem_unique_run"
             )
         ]
-        indexes = [models.Index(fields=["run"], name="bulkitem_run")]
+        indexes = [
+            models.Index(fields=["run"], name="bulkitem_run"),
+            # processing order (keyset on id) and the bulk action page's runs
+            models.Index(fields=["bulk_action", "id"], name="bulkitem_bulk_order"),
+        ]
 
 
 class Packet(models.Model):
@@ -634,6 +748,8 @@ class Packet(models.Model):
 
 class TestTemplate(models.Model):
     """A saved Test page configuration, per task and environment."""
+
+    __test__ = False  # not a pytest class, despite the name
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+"
@@ -680,3 +796,5 @@ class IdempotentRequest(models.Model):
                 fields=["environment", "key"], name="request_unique_key"
             )
         ]
+        # pruning answers past their TTL
+        indexes = [models.Index(fields=["created_at"], name="request_created")]

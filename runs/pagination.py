@@ -48,9 +48,9 @@ def paginate(
     if before:
         created, pk = decode_cursor(before)
         rows = list(
-            qs.filter(
-                Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk)
-            ).order_by("created_at", "id")[: size + 1]
+            qs.filter(created_at__gte=created)  # sargable: the index scan starts here
+            .filter(Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk))
+            .order_by("created_at", "id")[: size + 1]
         )
         has_more = len(rows) > size
         items = list(reversed(rows[:size]))
@@ -61,7 +61,11 @@ def paginate(
         )
     if after:
         created, pk = decode_cursor(after)
-        qs = qs.filter(Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk))
+        # The redundant `created_at <= c` bounds the index scan; the OR alone would make
+        # PostgreSQL walk every newer row first (deep pages in linear time).
+        qs = qs.filter(created_at__lte=created).filter(
+            Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk)
+        )
     rows = list(qs.order_by("-created_at", "-id")[: size + 1])
     has_more = len(rows) > size
     items = rows[:size]

@@ -135,7 +135,10 @@ def public_status(status: str, *, legacy: bool = False) -> str:
 
 
 def parse_status_names(names: list[str]) -> tuple[set[str], list[str]]:
-    """Expand status names, legacy names and group names; return (statuses, unknown names)."""
+    """Expand status names, legacy names and group names; return (statuses, unknown names).
+
+    Exact spellings win: `FAILED` is the status, `failed` the group (FAILED, CRASHED,
+    SYSTEM_FAILURE, TIMED_OUT, INTERRUPTED); other casings fall back to the status."""
     statuses: set[str] = set()
     unknown: list[str] = []
     for raw in names:
@@ -144,6 +147,8 @@ def parse_status_names(names: list[str]) -> tuple[set[str], list[str]]:
             continue
         if name in S.values:
             statuses.add(name)
+        elif name in GROUPS:
+            statuses |= GROUPS[name]
         elif name.upper() in S.values:
             statuses.add(name.upper())
         elif name.lower() in GROUPS:

@@ -4,13 +4,13 @@ dashboard's Test page and bulk replay alike."""
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from runs import packets
@@ -23,7 +23,7 @@ from runs.durations import (
     parse_idempotency_ttl,
     parse_ttl,
 )
-from runs.errors import InvalidInput, NotFound, TooLarge, Unprocessable
+from runs.errors import InvalidInput, NotFound, RunError, TooLarge, Unprocessable
 from runs.lifecycle import record_events
 from runs.models import (
     Batch,
@@ -49,6 +49,8 @@ MACHINES = (
     "large-2x",
 )
 MAX_DURATION_RANGE = (5, 2_147_483_647)
+MAX_ATTEMPTS_RANGE = (1, 2_147_483_647)
+PRIORITY_MS_RANGE = (-(2**31), 2**31 - 1)  # priority_ms is a 32-bit column
 
 
 @dataclass
@@ -120,6 +122,14 @@ def check_payload_size(data: str) -> None:
         )
 
 
+def check_max_attempts(value: Any) -> None:
+    low, high = MAX_ATTEMPTS_RANGE
+    if not isinstance(value, int) or value < low:
+        raise InvalidInput("maxAttempts must be an integer ≥ 1", field="maxAttempts")
+    if value > high:
+        raise InvalidInput(f"maxAttempts must be at most {high}", field="maxAttempts")
+
+
 @dataclass
 class _Prepared:
     """A validated trigger, ready to become a Run row."""
@@ -154,10 +164,8 @@ def _prepare(
             f"Invalid machine preset: {options.machine} (one of {', '.join(MACHINES)})",
             field="machine",
         )
-    if options.max_attempts is not None and (
-        not isinstance(options.max_attempts, int) or options.max_attempts < 1
-    ):
-        raise InvalidInput("maxAttempts must be an integer ≥ 1", field="maxAttempts")
+    if options.max_attempts is not None:
+        check_max_attempts(options.max_attempts)
     try:
         ttl = parse_ttl(options.ttl)
     except InvalidDuration as exc:
@@ -200,7 +208,10 @@ def _prepare(
     else:
         status = RunStatus.QUEUED
     queued = status == RunStatus.QUEUED
-    priority_ms = max(-(2**31), min(2**31 - 1, round((options.priority or 0) * 1000)))
+    priority_ms = max(
+        PRIORITY_MS_RANGE[0],
+        min(PRIORITY_MS_RANGE[1], round((options.priority or 0) * 1000)),
+    )
     max_duration = (
         options.max_duration
         if options.max_duration is not None
@@ -288,15 +299,67 @@ def _existing_for_key(
 def reserve_run_numbers(environment: Environment, count: int) -> int:
     """Take `count` sequential run numbers; returns the first. Locks the environment row
     until commit, which also serializes idempotency checks per environment."""
-    Environment.objects.filter(pk=environment.pk).update(
-        next_run_number=F("next_run_number") + count
-    )
-    return (
-        Environment.objects.values_list("next_run_number", flat=True).get(
-            pk=environment.pk
+    table = Environment._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        # One round trip (UPDATE … RETURNING): the lock is held from here to commit.
+        cursor.execute(
+            f'UPDATE "{table}" SET "next_run_number" = "next_run_number" + %s '
+            f'WHERE "id" = %s RETURNING "next_run_number"',
+            [count, environment.pk],
         )
-        - count
-    )
+        (after,) = cursor.fetchone()
+    return after - count
+
+
+def _insert_numbered(
+    environment: Environment, prepared: list[_Prepared], now
+) -> list[Run]:
+    """Insert prepared runs with the environment's next sequential numbers.
+
+    On PostgreSQL the runs go in with placeholder numbers and get their real ones in
+    the transaction's last statement, so the environment row (the counter) stays
+    locked for one statement and the commit rather than for the whole insert:
+    concurrent triggers of one environment otherwise queue behind each other."""
+    if not prepared:
+        return []
+    if connection_vendor() != "postgresql":
+        first = reserve_run_numbers(environment, len(prepared))
+        for offset, item in enumerate(prepared):
+            item.run.number = first + offset
+        return _insert(prepared, now)
+    for item in prepared:
+        item.run.number = -secrets.randbits(62) - 1  # unique while in flight
+    runs = _insert(prepared, now)
+    first = _number_inserted(environment, [run.pk for run in runs])
+    for offset, run in enumerate(runs):
+        run.number = first + offset
+    return runs
+
+
+def _number_inserted(environment: Environment, run_ids: list[int]) -> int:
+    """One statement: take len(run_ids) numbers and write them in order. Returns the first."""
+    env_table, run_table = Environment._meta.db_table, Run._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f'WITH n AS (UPDATE "{env_table}" SET "next_run_number" = "next_run_number" + %s '
+            f'WHERE "id" = %s RETURNING "next_run_number" - %s AS first) '
+            f'UPDATE "{run_table}" SET "number" = n.first + v.o '
+            f"FROM n, unnest(%s::bigint[], %s::bigint[]) AS v(id, o) "
+            f'WHERE "{run_table}"."id" = v.id RETURNING n.first',
+            [
+                len(run_ids),
+                environment.pk,
+                len(run_ids),
+                run_ids,
+                list(range(len(run_ids))),
+            ],
+        )
+        (first,) = cursor.fetchone()
+    return first
+
+
+def connection_vendor() -> str:
+    return transaction.get_connection().vendor
 
 
 def _lock_environment(environment: Environment) -> None:
@@ -363,8 +426,7 @@ def trigger(
                     )
                     if existing is not None:
                         return existing, True
-                prepared.run.number = reserve_run_numbers(environment, 1)
-                return _insert([prepared], now)[0], False
+                return _insert_numbered(environment, [prepared], now)[0], False
         except IntegrityError:
             # A concurrent trigger took the idempotency key first: answer with its run.
             if not options.idempotency_key:
@@ -391,9 +453,11 @@ def batch_trigger(
     *,
     batch: Batch | None = None,
     idempotency_key: str | None = None,
+    seal: bool = True,
 ) -> tuple[Batch, list[Run], bool]:
     """Trigger many runs in one transaction with one batch row. All or nothing: an
-    invalid item raises and nothing is written. Returns (batch, runs, is_cached)."""
+    invalid item raises and nothing is written. Returns (batch, runs, is_cached).
+    `seal=False` adds items to an open streamed batch (see runs.batch_streams)."""
     limit = settings.RUNWATCH_BATCH_MAX_ITEMS
     if not items:
         raise InvalidInput("Batch cannot be triggered with no items")
@@ -421,6 +485,7 @@ def batch_trigger(
         runs: list[Run | None] = [None] * len(items)
         lookups: dict = {}
         fresh: list[tuple[int, _Prepared]] = []
+        cached_items: dict[str, str] = {}
         for index, item in enumerate(items):
             opts = replace(
                 item.options,
@@ -435,6 +500,7 @@ def batch_trigger(
                 )
                 if existing is not None:
                     runs[index] = existing
+                    cached_items[str(opts.batch_index)] = existing.friendly_id
                     continue
             data = (
                 item.raw_payload
@@ -449,16 +515,34 @@ def batch_trigger(
                     ),
                 )
             )
-        first = reserve_run_numbers(environment, len(fresh)) if fresh else 0
-        for offset, (_, prepared) in enumerate(fresh):
-            prepared.run.number = first + offset
-        created = _insert([p for _, p in fresh], now) if fresh else []
+        created = _insert_numbered(environment, [p for _, p in fresh], now)
         for (index, _), run in zip(fresh, created, strict=True):
             runs[index] = run
-        Batch.objects.filter(pk=batch.pk).update(
-            status=BatchStatus.PENDING, sealed=True, processing_completed_at=now
-        )
+        if cached_items:
+            batch.cached_items = {**batch.cached_items, **cached_items}
+            Batch.objects.filter(pk=batch.pk).update(cached_items=batch.cached_items)
+        if seal:
+            Batch.objects.filter(pk=batch.pk).update(
+                status=BatchStatus.PENDING, sealed=True, processing_completed_at=now
+            )
     return batch, [r for r in runs if r is not None], False
+
+
+def reset_idempotency_key(
+    environment: Environment, task_identifier: str, key: str
+) -> int:
+    """Release an idempotency key so the next trigger with it creates a new run.
+    Matches the stored key or its user-facing form. Returns how many runs held it;
+    NotFound when none did."""
+    released = (
+        Run.objects.filter(environment=environment, task_identifier=task_identifier)
+        .filter(idempotency_key__isnull=False)
+        .filter(models.Q(idempotency_key=key) | models.Q(idempotency_key_user=key))
+        .update(idempotency_key=None, idempotency_key_expires_at=None)
+    )
+    if not released:
+        raise NotFound(f"No run of {task_identifier} holds the idempotency key {key}")
+    return released
 
 
 def get_run(environment: Environment, friendly_id: str) -> Run:
@@ -491,32 +575,19 @@ class ReplayOverrides:
     environment: Environment | None = None
 
 
-def replay(
-    run: Run,
-    overrides: ReplayOverrides | None = None,
-    *,
-    use_current_version: bool = True,
-) -> Run:
-    """A new run of the same task with the original's payload and options (each may be
-    overridden), linked to the original. Works on a run in any status."""
-    o = overrides or ReplayOverrides()
-    environment = o.environment or run.environment
-    same_env = environment.pk == run.environment_id
+def _replay_options(
+    run: Run, o: ReplayOverrides, *, same_env: bool, use_current_version: bool
+) -> TriggerOptions:
     if o.raw_payload is not None or o.payload is not None:
-        raw = (
-            o.raw_payload
-            if o.raw_payload is not None
-            else packets.encode_value(o.payload)[0]
-        )
         payload_type = o.payload_type or packets.JSON
     else:
-        raw, payload_type = run.payload, run.payload_type
+        payload_type = run.payload_type
     version = (
         o.version
         if o.version is not None
         else ("" if use_current_version or not same_env else run.version)
     )
-    options = TriggerOptions(
+    return TriggerOptions(
         payload_type=payload_type,
         queue=o.queue if o.queue is not None else run.queue,
         concurrency_key=o.concurrency_key
@@ -536,7 +607,62 @@ def replay(
         lock_to_version=version,
         replayed_from=run if same_env else None,
     )
+
+
+def replay(
+    run: Run,
+    overrides: ReplayOverrides | None = None,
+    *,
+    use_current_version: bool = True,
+) -> Run:
+    """A new run of the same task with the original's payload and options (each may be
+    overridden), linked to the original. Works on a run in any status."""
+    o = overrides or ReplayOverrides()
+    environment = o.environment or run.environment
+    same_env = environment.pk == run.environment_id
+    if o.raw_payload is not None or o.payload is not None:
+        raw = (
+            o.raw_payload
+            if o.raw_payload is not None
+            else packets.encode_value(o.payload)[0]
+        )
+    else:
+        raw = run.payload
+    options = _replay_options(
+        run, o, same_env=same_env, use_current_version=use_current_version
+    )
     new_run, _ = trigger(
         environment, run.task_identifier, options=options, raw_payload=raw
     )
     return new_run
+
+
+def replay_many(
+    environment: Environment, runs: list[Run], *, use_current_version: bool = True
+) -> dict[int, Run | RunError]:
+    """Set-based `replay` of many runs of one environment (bulk replay): one number
+    reservation and bulk inserts of runs, tags and events, with task lookups shared.
+    Returns, per original run id, its new run or the error that prevented it (that
+    run gets no replay; the others still do). Call it inside a transaction."""
+    now = timezone.now()
+    lookups: dict = {}
+    outcome: dict[int, Run | RunError] = {}
+    prepared: list[tuple[int, _Prepared]] = []
+    none = ReplayOverrides()
+    for run in runs:
+        options = _replay_options(
+            run, none, same_env=True, use_current_version=use_current_version
+        )
+        try:
+            item = _prepare(
+                environment, run.task_identifier, run.payload, options, now, lookups
+            )
+        except RunError as exc:
+            outcome[run.pk] = exc
+            continue
+        prepared.append((run.pk, item))
+    if prepared:
+        created = _insert_numbered(environment, [item for _, item in prepared], now)
+        for (original, _), new_run in zip(prepared, created, strict=True):
+            outcome[original] = new_run
+    return outcome

@@ -146,6 +146,18 @@ def _server_application():
     return ASGIStaticFilesHandler(get_default_application())
 
 
+def _after_fork(django_db_blocker) -> None:
+    """In the forked server: lift the database blocker, and replace asgiref's
+    thread-sensitive executor, whose worker thread (started by async tests that ran
+    before the fork) does not exist in the child; work sent to it would never run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    django_db_blocker.unblock()
+
+
 @pytest.fixture(scope="session")
 def live_url(django_db_setup, django_db_blocker):
     """A daphne process serving dashboard.asgi against the test database, as
@@ -159,7 +171,9 @@ def live_url(django_db_setup, django_db_blocker):
         connections.close_all()  # the forked server must not share our sockets
     # The forked server inherits pytest-django's database blocker: lift it there.
     server = DaphneProcess(
-        "127.0.0.1", _server_application, setup=django_db_blocker.unblock
+        "127.0.0.1",
+        _server_application,
+        setup=lambda: _after_fork(django_db_blocker),
     )
     server.daemon = True
     server.start()
@@ -180,9 +194,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's chromium driven by Playwright (never `playwright install`)."""
+    """Debian's chromium driven by Playwright (never `playwright install`). Module-scoped:
+    Playwright's sync API keeps an event loop running in this thread while it lives,
+    which would break the asyncio tests (websockets) collected after the browser tests."""
     import os
 
     from playwright.sync_api import sync_playwright

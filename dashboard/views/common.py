@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from dashboard.presenters import env_counters
 from runs.access import environments_for_user, get_environment_for_user
 from runs.models import Environment
 
@@ -41,10 +42,12 @@ def environment_page(view: Callable) -> Callable:
 def page_context(
     request: HttpRequest, environment: Environment, section: str, **extra
 ) -> dict:
-    """The context base.html needs: environment switcher, navigation, live feed URL."""
+    """The context base.html needs: environment switcher, navigation, header counters
+    and (through `extra`) the page's live feed URL."""
     return {
         "environment": environment,
         "environments": list(environments_for_user(request.user)),
+        "env_counters": env_counters(environment),
         "nav_section": section,
         **extra,
     }

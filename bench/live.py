@@ -1,0 +1,350 @@
+"""Live feed benchmark: N websocket clients watch the dev runs list while R run
+transitions per second are committed; prints commit→client latency and how much of
+what changed reached every client.
+
+    createdb -h 127.0.0.1 -U postgres rw_bench_live
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rw_bench_live \\
+    REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python bench/live.py \\
+        [--clients 100,500,1000] [--rates 100,1000] [--seconds 10] [--design relay|naive]
+
+One daphne process serves `dashboard.asgi` (design "relay", the product) or
+`bench.live_naive` (design "naive": a Redis channel-layer group_send of the rendered
+row per change, for comparison). The clients (separate processes, `websockets`)
+acknowledge messages like static/js/app.js does. `--pool` runs cycle EXECUTING ↔
+WAITING, round robin, committed in small batches with `transition_many`. With the
+default pool of 25 (one page) every transition is on a row every client shows: the
+worst case. With a larger pool only the 25 newest runs are on the page, and only
+transitions on runs a client shows count.
+
+A transition counts as delivered to a client when that client receives the run's row
+in that state or a newer one (coalescing skips intermediate states by design); its
+latency is the time from its commit to that reception. "final" is the fraction of
+(client, run) pairs whose last received row is the run's final state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("SECRET_KEY", "bench")
+
+ROW = re.compile(r'<tr id="run-(run_\w+)"[^>]*? data-updated="([^"]+)"')
+ACK = re.compile(r'<div id="live-state"[^>]*? data-seq="(\d+)" data-ack')
+
+
+# --- clients (a separate process each) ---------------------------------------------
+
+
+async def _client(url: str, headers: dict, ready, log: list, stop: asyncio.Event):
+    import random
+
+    import websockets
+
+    for attempt in range(20):  # like htmx: retry a failed handshake with jitter
+        try:
+            async with websockets.connect(
+                url, additional_headers=headers, max_size=None, open_timeout=30
+            ) as ws:
+                await _receive(ws, ready, log, stop)
+                return
+        except (OSError, websockets.exceptions.WebSocketException, TimeoutError):
+            if stop.is_set():
+                return
+            await asyncio.sleep(random.uniform(0.5, 1.0) * min(2**attempt, 8))
+
+
+async def _receive(ws, ready, log: list, stop: asyncio.Event) -> None:
+    first = True
+    while not stop.is_set():
+        try:
+            message = await asyncio.wait_for(ws.recv(), 0.5)
+        except TimeoutError:
+            continue
+        now = time.time()
+        for fid, updated in ROW.findall(message):
+            log.append((now, fid, updated))
+        ack = ACK.search(message)
+        if ack:  # the server asks for an acknowledgement now and then
+            await ws.send(json.dumps({"ack": int(ack.group(1))}))
+        if first:
+            first = False
+            ready()
+
+
+def client_process(url, headers, count, ready_counter, stop_flag, out_path):
+    async def main():
+        stop = asyncio.Event()
+        logs: list[list] = [[] for _ in range(count)]
+
+        def ready():
+            with ready_counter.get_lock():
+                ready_counter.value += 1
+
+        tasks = []
+        for i in range(count):
+            tasks.append(
+                asyncio.create_task(_client(url, headers, ready, logs[i], stop))
+            )
+            if i % 10 == 9:
+                await asyncio.sleep(0.2)  # ~50 handshakes/s per client process
+        while not stop_flag.value:
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        Path(out_path).write_text(json.dumps(logs))
+
+    asyncio.run(main())
+
+
+# --- the bench ----------------------------------------------------------------------
+
+
+def setup(pool: int):
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+
+    from runs.deployments import TaskSpec, register_tasks
+    from runs.environments import ensure_default_environments
+    from runs.lifecycle import transition_many
+    from runs.models import Run
+    from runs.statuses import RunStatus
+    from runs.triggering import BatchItem, batch_trigger
+
+    call_command("migrate", verbosity=0)
+    dev = {e.slug: e for e in ensure_default_environments()}["dev"]
+    Run.objects.filter(environment=dev).delete()
+    register_tasks(
+        dev, [TaskSpec(slug="bench-live", module="bench.tasks", function="f")]
+    )
+    _, runs, _ = batch_trigger(
+        dev, [BatchItem(task_identifier="bench-live", payload={}) for _ in range(pool)]
+    )
+    ids = [r.pk for r in runs]
+    transition_many(ids, RunStatus.DEQUEUED)
+    transition_many(ids, RunStatus.EXECUTING)
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-live", defaults={"is_superuser": True, "is_staff": True}
+    )
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    return ids, session.session_key
+
+
+def produce(
+    ids: list[int], rate: int, seconds: float, publish=None
+) -> list[tuple[str, str, float]]:
+    """Commit `rate` transitions per second for `seconds`; returns (run, version, commit
+    time). `publish(run_ids)` is the naive design's producer-side send."""
+    from runs.lifecycle import transition_many
+    from runs.models import Run
+    from runs.statuses import RunStatus
+
+    fids = dict(Run.objects.filter(pk__in=ids).values_list("pk", "friendly_id"))
+    status = dict(Run.objects.filter(pk__in=ids).values_list("pk", "status"))
+    produced: list[tuple[str, str, float]] = []
+    start = time.monotonic()
+    done = 0
+    turn = 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        due = int(rate * elapsed) - done
+        if due <= 0:
+            time.sleep(0.002)
+            continue
+        chosen = [ids[(turn + i) % len(ids)] for i in range(min(due, len(ids)))]
+        turn += len(chosen)
+        groups = {  # decided before moving any: each chosen run moves once
+            target: [pk for pk in chosen if status[pk] != target]
+            for target in (RunStatus.WAITING, RunStatus.EXECUTING)
+        }
+        for target, batch in groups.items():
+            if not batch:
+                continue
+            moved = transition_many(batch, target)
+            committed = time.time()
+            if publish is not None:
+                publish(moved)
+            versions = dict(
+                Run.objects.filter(pk__in=moved).values_list("pk", "updated_at")
+            )
+            for pk in moved:
+                status[pk] = target
+                produced.append((fids[pk], versions[pk].isoformat(), committed))
+        done += len(chosen)
+    return produced
+
+
+def measure(produced, logs) -> dict:
+    by_run: dict[str, list[tuple[str, float]]] = {}
+    for fid, version, committed in produced:
+        by_run.setdefault(fid, []).append((version, committed))
+    latencies: list[float] = []
+    delivered = total = final_ok = final_total = 0
+    for log in logs:
+        seen: dict[str, list[tuple[str, float]]] = {}
+        for received, fid, version in log:
+            seen.setdefault(fid, []).append((version, received))
+        for fid, transitions in by_run.items():
+            if fid not in seen:
+                continue  # not on this client's page (its snapshot did not show it)
+            got = sorted(seen[fid])  # by version (ISO timestamps sort)
+            versions = [v for v, _ in got]
+            # earliest reception of this version or a newer one
+            best_after = [0.0] * len(got)
+            running = float("inf")
+            for i in range(len(got) - 1, -1, -1):
+                running = min(running, got[i][1])
+                best_after[i] = running
+            for version, committed in transitions:
+                total += 1
+                i = bisect.bisect_left(versions, version)
+                if i < len(got):
+                    delivered += 1
+                    latencies.append(max(0.0, best_after[i] - committed))
+            final_total += 1
+            final_ok += bool(versions) and versions[-1] == transitions[-1][0]
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+            if latencies
+            else float("nan")
+        )
+
+    return {
+        "p50": pct(0.50),
+        "p99": pct(0.99),
+        "max": latencies[-1] * 1000 if latencies else float("nan"),
+        "delivered": delivered / total if total else 0.0,
+        "final": final_ok / final_total if final_total else 0.0,
+    }
+
+
+def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
+    app = (
+        "dashboard.asgi:application"
+        if args.design == "relay"
+        else "bench.live_naive:application"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port), app],
+        cwd=ROOT,
+        # persistent connections: a websocket handshake is two or three queries
+        env={**os.environ, "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "300")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(args.port)
+        url = f"ws://127.0.0.1:{args.port}/ws/env/dev/runs/"
+        headers = {
+            "Origin": f"http://127.0.0.1:{args.port}",
+            "Cookie": f"sessionid={session_key}",
+        }
+        ctx = multiprocessing.get_context("spawn")
+        ready = ctx.Value("i", 0)
+        stop = ctx.Value("b", 0)
+        procs, outputs = [], []
+        per_proc = [
+            clients // args.client_procs + (i < clients % args.client_procs)
+            for i in range(args.client_procs)
+        ]
+        for i, count in enumerate(per_proc):
+            out = f"/tmp/rw_bench_live_{os.getpid()}_{i}.json"
+            outputs.append(out)
+            proc = ctx.Process(
+                target=client_process, args=(url, headers, count, ready, stop, out)
+            )
+            proc.start()
+            procs.append(proc)
+        deadline = time.monotonic() + 300
+        while ready.value < clients:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"only {ready.value}/{clients} clients connected")
+            time.sleep(0.1)
+        time.sleep(1.0)  # let snapshots settle
+        publish = None
+        if args.design == "naive":
+            from bench.live_naive import publish_rows as publish
+        produced = produce(ids, rate, args.seconds, publish)
+        time.sleep(args.drain)
+        stop.value = 1
+        for proc in procs:
+            proc.join(60)
+        logs = []
+        for out in outputs:
+            logs.extend(json.loads(Path(out).read_text()))
+            Path(out).unlink()
+        result = measure(produced, logs)
+        result["transitions"] = len(produced)
+        return result
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _wait_for_port(port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("daphne did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="100,500,1000")
+    parser.add_argument("--rates", default="100,1000")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--drain", type=float, default=3.0)
+    parser.add_argument("--pool", type=int, default=25)
+    parser.add_argument("--port", type=int, default=8350)
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--design", choices=["relay", "naive"], default="relay")
+    args = parser.parse_args()
+    ids, session_key = setup(args.pool)
+    from django.conf import settings
+
+    print(
+        f"design={args.design} database={settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
+        f"redis={'yes' if settings.REDIS_URL else 'no'} pool={args.pool} seconds={args.seconds}"
+    )
+    print(
+        f"{'clients':>7} {'rate/s':>6} {'transitions':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'delivered':>9} {'final':>6}"
+    )
+    for clients in [int(c) for c in args.clients.split(",")]:
+        for rate in [int(r) for r in args.rates.split(",")]:
+            r = run_case(args, ids, session_key, clients, rate)
+            print(
+                f"{clients:>7} {rate:>6} {r['transitions']:>11} {r['p50']:>8.1f} {r['p99']:>8.1f} "
+                f"{r['max']:>8.1f} {r['delivered']:>9.2%} {r['final']:>6.1%}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The runs table: RunFilter + keyset page + the filter bar's state, shared by the runs
+list and the pages that embed a filtered runs table (batch page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.http import QueryDict
+
+from runs.filters import DEFAULT_PERIOD, PERIODS, STATUS_GROUP_CHOICES, RunFilter
+from runs.models import Deployment, Environment, Queue, Run, TaskDefinition
+from runs.pagination import InvalidCursor, Page, paginate
+from runs.statuses import DESCRIPTIONS, RunStatus
+from runs.triggering import MACHINES
+
+PAGE_SIZES = (25, 50, 100)
+CURSOR_PARAMS = ("after", "before")
+# Query parameters that are not filters (kept across filter changes where it makes sense).
+VIEW_PARAMS = ("size", *CURSOR_PARAMS)
+# The filters behind the "More filters" menu.
+MORE_FILTERS = ("version", "queue", "machine", "batch", "parent", "is_test")
+PERIOD_LABELS = {
+    "5m": "Last 5 minutes",
+    "30m": "Last 30 minutes",
+    "1h": "Last hour",
+    "6h": "Last 6 hours",
+    "12h": "Last 12 hours",
+    "1d": "Last 24 hours",
+    "3d": "Last 3 days",
+    "7d": "Last 7 days",
+    "14d": "Last 14 days",
+    "30d": "Last 30 days",
+    "all": "All time",
+}
+# The chips of these fields clear several parameters at once.
+CHIP_PARAMS = {"period": ("period", "from", "from_", "to")}
+
+
+@dataclass
+class Chip:
+    name: str  # the filter field
+    label: str
+    value: str
+    remove_query: str  # the current query without this filter
+
+
+@dataclass
+class RunListing:
+    filter: RunFilter
+    page: Page | None
+    errors: list[str]
+    size: int
+    query: QueryDict  # the current query without cursors
+    chips: list[Chip] = field(default_factory=list)
+
+    @property
+    def base_query(self) -> str:
+        return self.query.urlencode()
+
+    def cursor_query(self, name: str, cursor: str) -> str:
+        query = self.query.copy()
+        query[name] = cursor
+        return query.urlencode()
+
+    @property
+    def next_query(self) -> str:
+        return self.cursor_query("after", self.page.next_cursor) if self.page else ""
+
+    @property
+    def previous_query(self) -> str:
+        return (
+            self.cursor_query("before", self.page.previous_cursor) if self.page else ""
+        )
+
+    page_sizes = PAGE_SIZES
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.chips)
+
+
+def page_size(params: QueryDict) -> int:
+    try:
+        size = int(params.get("size", PAGE_SIZES[0]))
+    except (TypeError, ValueError):
+        return PAGE_SIZES[0]
+    return size if size in PAGE_SIZES else PAGE_SIZES[0]
+
+
+def list_runs(
+    params: QueryDict, environment: Environment, *, fixed: dict | None = None
+) -> RunListing:
+    """One page of the environment's runs matching `params` (plus `fixed` filters a
+    page imposes, such as its batch). Bad input becomes `errors`, never an exception."""
+    data = params.copy()
+    for key, value in (fixed or {}).items():
+        data[key] = value
+    runs = Run.objects.for_environment(environment).with_row_columns()
+    run_filter = RunFilter(data, queryset=runs, environment=environment)
+    size = page_size(params)
+    page, errors = None, []
+    if run_filter.is_valid():
+        try:
+            page = paginate(
+                run_filter.qs,
+                size=size,
+                after=params.get("after"),
+                before=params.get("before"),
+            )
+        except InvalidCursor as exc:
+            errors = [f"{exc}. Go back to the first page."]
+    else:
+        errors = run_filter.error_messages()
+    query = params.copy()
+    for key in CURSOR_PARAMS:
+        query.pop(key, None)
+    listing = RunListing(run_filter, page, errors, size, query)
+    listing.chips = _chips(run_filter, query, fixed or {})
+    return listing
+
+
+def _chips(run_filter: RunFilter, query: QueryDict, fixed: dict) -> list[Chip]:
+    chips = []
+    for name, label, value in run_filter.describe():
+        if name in fixed:
+            continue
+        if name == "period" and _is_default_period(query):
+            continue  # the period button already says "Last 7 days"
+        remove = query.copy()
+        for key in CHIP_PARAMS.get(name, (name,)):
+            remove.pop(key, None)
+        chips.append(Chip(name, label, value, remove.urlencode()))
+    return chips
+
+
+def _is_default_period(query: QueryDict) -> bool:
+    return (
+        not (query.get("from") or query.get("to"))
+        and (query.get("period") or DEFAULT_PERIOD) == DEFAULT_PERIOD
+    )
+
+
+def filter_options(environment: Environment, listing: RunListing) -> dict:
+    """Choices for the filter bar: the environment's tasks, versions and queues (one
+    small query each) plus whatever the current filter names that they lack."""
+    data = listing.filter.form.cleaned_data if listing.filter.is_valid() else {}
+    tasks = sorted(
+        set(
+            TaskDefinition.objects.filter(
+                deployment__environment=environment
+            ).values_list("slug", flat=True)
+        )
+        | set(data.get("task") or [])
+    )
+    versions = list(
+        Deployment.objects.filter(environment=environment).values_list(
+            "version", flat=True
+        )[:50]
+    )
+    queues = sorted(
+        set(
+            Queue.objects.filter(environment=environment).values_list("name", flat=True)
+        )
+        | set(data.get("queue") or [])
+    )
+    return {
+        "status_groups": STATUS_GROUP_CHOICES,
+        "statuses": [
+            (value, label, DESCRIPTIONS.get(value, ""))
+            for value, label in RunStatus.choices
+        ],
+        "selected_statuses": set(data.get("status") or []),
+        "tasks": tasks,
+        "selected_tasks": set(data.get("task") or []),
+        "versions": versions,
+        "queues": queues,
+        "machines": MACHINES,
+        "selected_machines": set(data.get("machine") or []),
+        "periods": [(p, PERIOD_LABELS[p]) for p in [*PERIODS, "all"]],
+        "period": listing.query.get("period") or DEFAULT_PERIOD,
+        "period_label": _period_label(listing),
+        "page_sizes": PAGE_SIZES,
+        "more_active": sum(bool(listing.query.get(name)) for name in MORE_FILTERS),
+    }
+
+
+def _period_label(listing: RunListing) -> str:
+    if listing.query.get("from") or listing.query.get("to"):
+        return "Custom range"
+    period = listing.query.get("period") or DEFAULT_PERIOD
+    return PERIOD_LABELS.get(period, f"Last {period}")

@@ -1,0 +1,61 @@
+"""Token buckets: refill, and one shared bucket across processes through Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.conf import settings
+
+from runs.api.ratelimit import MemoryBuckets, RedisBuckets, bucket_key
+
+
+def test_memory_bucket_empties_and_refills():
+    buckets = MemoryBuckets()
+    decisions = [buckets.take("k", capacity=3, rate=50) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    now_ms = time.time() * 1000
+    assert now_ms < decisions[-1].reset_ms <= now_ms + 40  # next token in ~20 ms
+    time.sleep(0.05)
+    assert buckets.take("k", capacity=3, rate=50).allowed
+    assert buckets.take("other", capacity=3, rate=50).remaining == 2
+
+
+def test_keys_are_hashed_and_anonymous_callers_count_per_address():
+    assert "tr_dev" not in bucket_key("Bearer tr_dev_secret", "1.2.3.4")
+    assert bucket_key("", "1.2.3.4") != bucket_key("", "5.6.7.8")
+    assert bucket_key("Bearer a", "1.2.3.4") == bucket_key("Bearer a", "5.6.7.8")
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)")
+def test_redis_bucket_is_shared_by_every_process():
+    # Two clients stand for two daphne processes: they drain one bucket.
+    first, second = RedisBuckets(settings.REDIS_URL), RedisBuckets(settings.REDIS_URL)
+    key = f"test-{time.time_ns()}"
+    results = [
+        (first if i % 2 else second).take(key, capacity=4, rate=0.01).allowed
+        for i in range(6)
+    ]
+    assert results == [True, True, True, True, False, False]
+    limited = first.take(key, capacity=4, rate=0.01)
+    assert limited.remaining == 0 and limited.reset_ms > time.time() * 1000 + 50_000
+
+
+def test_an_unreachable_limiter_lets_requests_through(monkeypatch, settings):
+    from runs.api import ratelimit
+
+    class Down:
+        def take(self, *args):
+            raise ConnectionError("redis is down")
+
+    settings.RUNWATCH_API_RATE_LIMIT = 5
+    monkeypatch.setattr(ratelimit, "_buckets", Down())
+    assert ratelimit.take("k") is None
+
+
+def test_limit_zero_turns_rate_limiting_off(settings):
+    from runs.api import ratelimit
+
+    settings.RUNWATCH_API_RATE_LIMIT = 0
+    assert ratelimit.take("k") is None

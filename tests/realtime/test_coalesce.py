@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from realtime.coalesce import Coalescer, Fragment, assemble
+
+
+def html(fragments):
+    return [f.render() for f in fragments]
+
+
+def test_the_first_change_of_a_quiet_period_leaves_at_once():
+    c = Coalescer(window=0.1)
+    c.offer("run-1", Fragment("<tr id=run-1>a</tr>"))
+    assert c.due_at() <= 0
+    assert html(c.take(now=10.0)) == ["<tr id=run-1>a</tr>"]
+    assert c.take(now=10.0) is None  # nothing pending
+
+
+def test_the_latest_state_wins_within_a_window():
+    c = Coalescer(window=0.1)
+    c.offer("run-1", Fragment("v0"))
+    c.take(now=10.0)
+    for version in range(1, 1001):
+        c.offer("run-1", Fragment(f"v{version}"))
+        c.offer("run-2", Fragment(f"w{version}"))
+    assert c.take(now=10.05) is None  # window not over: at most one message per window
+    assert c.due_at() == 10.1
+    assert html(c.take(now=10.1)) == ["v1000", "w1000"]
+
+
+def test_fragments_keep_their_first_offered_order():
+    c = Coalescer()
+    c.offer("a", Fragment("a1"))
+    c.offer("b", Fragment("b1"))
+    c.offer("a", Fragment("a2"))
+    assert html(c.take(now=1.0)) == ["a2", "b1"]
+
+
+def test_an_insertion_updated_before_it_leaves_stays_an_insertion():
+    c = Coalescer()
+    c.offer(
+        "run-9",
+        Fragment(
+            "<tr id=run-9>QUEUED</tr>", "afterbegin:#runs-body", table=True, insert=True
+        ),
+    )
+    c.offer(
+        "run-9", Fragment("<tr id=run-9>EXECUTING</tr>", "outerHTML:#run-9", table=True)
+    )
+    assert html(c.take(now=1.0)) == [
+        '<tbody hx-swap-oob="afterbegin:#runs-body" data-live-unwrap>'
+        "<tr id=run-9>EXECUTING</tr></tbody>"
+    ]
+
+
+def test_a_message_puts_table_fragments_first():
+    message = assemble(
+        [
+            Fragment('<div id="pill">2</div>'),
+            Fragment("<tr id=run-1></tr>", "outerHTML:#run-1", table=True),
+            Fragment('<div id="live-state"></div>'),
+            Fragment(
+                "<tr id=run-2></tr>", "beforeend:#runs-body", table=True, insert=True
+            ),
+        ]
+    )
+    assert message == (
+        '<tbody hx-swap-oob="outerHTML:#run-1" data-live-unwrap><tr id=run-1></tr></tbody>'
+        '<tbody hx-swap-oob="beforeend:#runs-body" data-live-unwrap><tr id=run-2></tr></tbody>'
+        '<div id="pill">2</div><div id="live-state"></div>'
+    )
+
+
+def test_the_buffer_is_bounded_and_overflow_asks_for_a_snapshot():
+    c = Coalescer(max_pending=10)
+    for i in range(11):
+        c.offer(f"run-{i}", Fragment(str(i)))
+    assert c.overflowed and len(c) == 0 and c.dropped == 11
+    assert c.due_at() is None
+    c.reset([("runs-body", Fragment("<tbody id=runs-body></tbody>"))])
+    assert not c.overflowed
+    assert html(c.take(now=1.0)) == ["<tbody id=runs-body></tbody>"]
+
+
+def test_a_client_that_does_not_acknowledge_is_throttled_not_buffered():
+    c = Coalescer(window=0.1, max_in_flight=2)
+    c.offer("x", Fragment("1"))
+    c.take(now=1.0)
+    c.ack(1)  # the client speaks the ack protocol
+    now = 1.0
+    for i in range(2, 100):
+        now += 0.1
+        c.offer("x", Fragment(str(i)))
+        c.take(now)
+    assert c.sent == 3  # messages 2 and 3 are unacknowledged: nothing more leaves
+    assert len(c) == 1  # and the pending state stays one fragment, the latest
+    c.ack(3)
+    assert html(c.take(now + 0.1)) == ["99"]
+
+
+def test_acknowledgements_out_of_range_are_ignored():
+    c = Coalescer()
+    c.ack(5)
+    assert c.acked is None
+    c.offer("x", Fragment("1"))
+    c.take(now=1.0)
+    c.ack(1)
+    c.ack(0)
+    assert c.acked == 1 and c.in_flight == 0
+
+
+def test_every_fourth_message_asks_for_an_acknowledgement():
+    c = Coalescer(window=0.0)
+    asked = []
+    for i in range(8):
+        c.offer("x", Fragment(str(i)))
+        c.take(now=float(i))
+        asked.append(c.wants_ack)
+    assert asked == [False, False, False, True, False, False, False, True]
