@@ -16,6 +16,10 @@ configuration. Prints one line per measurement.
   engine (claim, attempt process round trip, outcome), not task code.
 - latency: one run at a time on an idle worker; from the commit of the trigger to the
   first line of task code (the task returns time.time()).
+
+The drain lines also print CPU milliseconds per run spent by the worker processes, their
+attempt processes and their PostgreSQL backends (from /proc): on a shared machine that
+is the load-independent figure; 2,000 divided by the total is what 2 cores can drain.
 """
 
 from __future__ import annotations
@@ -125,20 +129,77 @@ def bench_trigger(env: Environment, runs: int) -> float:
     return runs / (time.perf_counter() - started)
 
 
-def bench_drain(env: Environment, runs: int, workers: int, concurrency: int) -> float:
+def cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """CPU time (user + system) of each process, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        times[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return times
+
+
+def descendants(pid: int) -> set[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def database_backends() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def bench_drain(
+    env: Environment, runs: int, workers: int, concurrency: int
+) -> tuple[float, dict[str, float]]:
+    """Runs/s, and CPU ms per run of the workers, their attempt processes and their
+    PostgreSQL backends (the part of the cost that does not depend on machine load)."""
     set_paused(env, True)
     Run.objects.filter(environment=env).delete()
     bench_trigger(env, runs)
     procs = start_workers(workers, concurrency)
     try:
+        mains = {p.pid for p in procs}
+        processes = set().union(*(descendants(pid) for pid in mains))
+        backends = database_backends() if connection.vendor == "postgresql" else set()
+        before = cpu_seconds(processes | backends)
         started = time.perf_counter()
         set_paused(env, False)
         pending = Run.objects.filter(environment=env, task_identifier="bench-noop")
         while pending.exclude(status=RunStatus.COMPLETED).exists():
             time.sleep(0.05)
-        return runs / (time.perf_counter() - started)
+        rate = runs / (time.perf_counter() - started)
+        processes = set().union(*(descendants(pid) for pid in mains))
+        after = cpu_seconds(processes | backends)
     finally:
         stop_workers(procs)
+
+    def ms_per_run(pids: set[int]) -> float:
+        used = sum(after.get(pid, 0) - before.get(pid, 0) for pid in pids)
+        return used * 1000 / runs
+
+    return rate, {
+        "worker": ms_per_run(mains),
+        "attempt processes": ms_per_run(processes - mains),
+        "postgres": ms_per_run(backends),
+    }
 
 
 def bench_latency(env: Environment, samples: int) -> tuple[float, float]:
@@ -184,8 +245,12 @@ def main() -> None:
     )
     if not args.skip_drain:
         for workers in (1, 4):
-            rate = bench_drain(env, args.runs, workers, args.concurrency)
-            print(f"drain with {workers} worker process(es): {rate:,.0f} runs/s")
+            rate, cpu = bench_drain(env, args.runs, workers, args.concurrency)
+            costs = ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
+            print(
+                f"drain with {workers} worker process(es): {rate:,.0f} runs/s "
+                f"(CPU ms per run: {costs}; total {sum(cpu.values()):.2f})"
+            )
     p50, p99 = bench_latency(env, args.samples)
     print(
         f"enqueue→start latency on an idle worker: p50 {p50:.1f} ms, p99 {p99:.1f} ms"
