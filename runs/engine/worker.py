@@ -3,10 +3,11 @@
 One thread drives everything with `multiprocessing.connection.wait` over the attempt
 processes' pipes and the wake-ups, so there is no lock to reason about. Attempt
 processes never touch the database: what they send (metadata, logs, child triggers,
-results) is read into memory first (`inbox`, `outcomes`) and written afterwards,
-batched. A database error leaves both in place to be written on the next pass, so
-an outage delays writes but loses nothing; if it outlasts the lease (lease.py) the
-running attempts are stopped and their runs recovered.
+results) is read into memory first (attempts.py) and written afterwards, batched:
+finished attempts in the same transaction as the next claim. A database error leaves
+everything in place to be written on the next pass, so an outage delays writes but
+loses nothing; if it outlasts the lease (lease.py) the running attempts are stopped
+and their runs recovered.
 """
 
 from __future__ import annotations
@@ -18,33 +19,26 @@ import secrets
 import socket
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, transaction
-from django.db.models import Q
 
 from realtime.publish import subscribe, unsubscribe
-from runs import packets, sdk
+from runs import sdk
 from runs.deployments import register_tasks, task_set_hash
-from runs.engine import outcomes, requests, retention, scheduler
+from runs.engine import outcomes, retention, scheduler
+from runs.engine.attempts import Attempts
 from runs.engine.claims import (
-    ClaimedRun,
     ClaimRules,
     anything_to_claim,
     claim_runs,
 )
 from runs.engine.lease import Lease
-from runs.engine.outcomes import REQUEUE, Finished, Outcome
-from runs.engine.pool import Executor, Pool
+from runs.engine.pool import Pool
 from runs.engine.registry import discover_tasks, task_modules
 from runs.engine.wakeup import QueueListener, Wakeup, connect_listener
-from runs.errors import RunError
-from runs.lifecycle import transition
-from runs.models import Environment, Packet, Run
-from runs.statuses import FINISHED, HOLDING, RunStatus
+from runs.models import Environment
 
 logger = logging.getLogger("runwatch.worker")
 
@@ -54,38 +48,6 @@ HOUSEKEEPING_INTERVAL = 60.0
 ENVIRONMENT_REFRESH = 30.0
 RULES_REFRESH = 1.0  # paused queues, concurrency limits, versions
 GATHER_WINDOW = 0.002  # seconds to wait for more finished attempts before writing
-REQUESTS = ("trigger", "batch", "wait")
-
-
-@dataclass(eq=False)
-class Active:
-    """An attempt being executed (or waiting for a child run) by this worker."""
-
-    claim: ClaimedRun
-    executor: Executor
-    started: float
-    deadline: float | None
-    worker_id: str
-    waiting_for: str | None = None
-    wait_started: float = 0.0
-    log_lines: int = 0
-
-    def finished(self, **outcome) -> Finished:
-        elapsed = int((time.monotonic() - self.started) * 1000)
-        return Finished(
-            run_id=self.claim.pk,
-            attempt_id=self.claim.attempt_id,
-            attempt=self.claim.attempt,
-            max_attempts=self.claim.max_attempts,
-            duration_ms=self.claim.duration_ms + elapsed,
-            worker_id=self.worker_id,
-            priority_ms=self.claim.priority_ms,
-            **outcome,
-        )
-
-    @property
-    def held(self) -> Q:
-        return Q(worker_id=self.worker_id, attempt_count=self.claim.attempt)
 
 
 class Worker:
@@ -109,18 +71,23 @@ class Worker:
         )
         self.pool = Pool(self.modules)
         self.lease = Lease(self.worker_id)
-        self.active: dict[Executor, Active] = {}
-        self.inbox: deque[tuple[Active, tuple]] = deque()
-        self.outcomes: list[Outcome] = []
+        self.tasks: dict[str, sdk.Task] = {}
+        self.environments: dict[int, str] = {}
+        self.attempts = Attempts(
+            self.worker_id,
+            self.pool,
+            self.lease,
+            self.tasks,
+            self.environments,
+            slot_freed=self._poke,
+        )
         self.wakeup = Wakeup()
         self.listener: QueueListener | None = None
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self.draining = False
         self.drain_deadline = 0.0
-        self.tasks: dict[str, sdk.Task] = {}
         self.task_hash = ""
-        self.environments: dict[int, str] = {}
         self.rules = ClaimRules([], {}, {})
         self._due = dict.fromkeys(
             ("check", "schedule", "housekeeping", "poll", "envs", "listen", "rules"),
@@ -159,7 +126,7 @@ class Worker:
         self.wakeup.set()
 
     def setup(self) -> None:
-        self.tasks = discover_tasks(self.modules)
+        self.tasks.update(discover_tasks(self.modules))
         self.task_hash = task_set_hash([t.spec for t in self.tasks.values()])
         self._refresh_environments()
         self.rules = ClaimRules.load(list(self.environments), self.task_hash)
@@ -179,9 +146,7 @@ class Worker:
         """Requeue what is still running, write what is pending, release everything."""
         self.lease.stop_guard()
         unsubscribe(self._on_local_change)
-        for active in list(self.active.values()):
-            self._stop(active)
-            self._record(active, REQUEUE, reason="Worker shut down")
+        self.attempts.requeue_all("Worker shut down")
         self._write_pending(tries=3)
         self.pool.close()
         if self.listener:
@@ -191,14 +156,15 @@ class Worker:
 
     def _should_exit(self) -> bool:
         return self.draining and (
-            not self.active or time.monotonic() >= self.drain_deadline
+            not self.attempts.active or time.monotonic() >= self.drain_deadline
         )
 
     def _write_pending(self, tries: int) -> None:
         for attempt in range(tries):
             try:
-                self._process_inbox()
-                self._write_outcomes()
+                self.attempts.process_inbox()
+                outcomes.write(self.attempts.outcomes)
+                self.attempts.outcomes.clear()
                 return
             except (DatabaseError, InterfaceError) as exc:
                 connection.close()
@@ -207,7 +173,7 @@ class Worker:
                         "worker %s exits with %d unwritten outcomes (%s); their runs "
                         "are recovered after the heartbeat timeout",
                         self.worker_id,
-                        len(self.outcomes),
+                        len(self.attempts.outcomes),
                         exc,
                     )
                 else:
@@ -255,7 +221,7 @@ class Worker:
                 "worker %s: database error (%s); %d writes kept, retrying every second",
                 self.worker_id,
                 exc,
-                len(self.inbox) + len(self.outcomes),
+                len(self.attempts.inbox) + len(self.attempts.outcomes),
             )
         with contextlib.suppress(Exception):
             connection.close()
@@ -266,7 +232,7 @@ class Worker:
 
     def step(self) -> None:
         self._read_ready(timeout=self._timeout())
-        self._process_inbox()
+        self.attempts.process_inbox()
         self._write_and_claim()
         self._periodic()
 
@@ -274,17 +240,15 @@ class Worker:
         """Wait for messages or wake-ups and read them into memory (no database).
         When an attempt finishes while others are still running, wait up to
         GATHER_WINDOW for more to finish: one commit then covers them all."""
-        finished = len(self.outcomes)
+        finished = len(self.attempts.outcomes)
         self._read_sources(timeout)
-        busy = sum(1 for a in self.active.values() if not a.waiting_for)
-        if len(self.outcomes) > finished and busy:
+        if len(self.attempts.outcomes) > finished and self.attempts.busy:
             deadline = time.monotonic() + GATHER_WINDOW
-            while busy and (left := deadline - time.monotonic()) > 0:
+            while self.attempts.busy and (left := deadline - time.monotonic()) > 0:
                 self._read_sources(left)
-                busy = sum(1 for a in self.active.values() if not a.waiting_for)
 
     def _read_sources(self, timeout: float) -> None:
-        by_conn = {executor.conn: executor for executor in self.active}
+        by_conn = {executor.conn: executor for executor in self.attempts.active}
         sources = [*by_conn, self.wakeup]
         if self.listener:
             sources.append(self.listener)
@@ -300,16 +264,16 @@ class Worker:
                     self.listener = None
                 self._poked = True
             else:
-                self._read(by_conn[source])
+                self.attempts.read(by_conn[source])
 
     def _timeout(self) -> float:
-        if self.inbox or self.outcomes:
+        if self.attempts.inbox or self.attempts.outcomes:
             return 0
         if self._poked and self._free_slots() > 0 and not self.draining:
             return 0
         due = [self._due["poll"], self._due["schedule"], self._due["rules"]]
         due.append(self.lease.renewed_at + self.lease.interval)
-        if self.active:
+        if self.attempts.active:
             due.append(self._due["check"])
         if self.draining:
             due.append(self.drain_deadline)
@@ -317,11 +281,11 @@ class Worker:
 
     def _periodic(self) -> None:
         now = time.monotonic()
-        if self.active and now >= self._due["check"]:
-            self._check_active()
+        if self.attempts.active and now >= self._due["check"]:
+            self.attempts.check()
             self._due["check"] = now + CHECK_INTERVAL
         if now >= self.lease.renewed_at + self.lease.interval:
-            self.lease.renew(a.claim.pk for a in self.active.values())
+            self.lease.renew(self.attempts.run_ids())
         if now >= self._due["schedule"]:
             if self.run_scheduler and scheduler.tick():
                 self._poked = True
@@ -348,16 +312,22 @@ class Worker:
         return 2.0 if self.listener else 0.1
 
     def _free_slots(self) -> int:
-        return self.concurrency - sum(
-            1 for a in self.active.values() if not a.waiting_for
-        )
+        return self.concurrency - self.attempts.busy
+
+    def _poke(self) -> None:
+        self._poked = True
+
+    @property
+    def active(self) -> dict:
+        """The running attempts by attempt process (tests look at it)."""
+        return self.attempts.active
 
     # --- claiming and dispatch ---------------------------------------------------------
 
     def _write_and_claim(self) -> None:
         """Write finished attempts and claim runs for the free slots in one
         transaction (one commit per pass of the loop), then start the claimed runs."""
-        pending = list(self.outcomes)
+        pending = list(self.attempts.outcomes)
         want = self._slots_to_fill()
         if not pending and not want:
             return
@@ -371,14 +341,14 @@ class Worker:
                 want,
                 self.rules,
             )
-        del self.outcomes[: len(pending)]
+        del self.attempts.outcomes[: len(pending)]
         self._claimed_full = bool(want) and len(claimed) == want
         if self._claimed_full:
             self._poked = True  # there may be more: claim again as soon as a slot frees
         if claimed:
             self.lease.claimed(at)
         for claim in claimed:
-            self._dispatch(claim)
+            self.attempts.start(claim)
 
     def _slots_to_fill(self) -> int:
         """How many runs to claim now: the free slots, when poked (a run was queued,
@@ -398,290 +368,3 @@ class Worker:
         ):
             return free
         return 0
-
-    def _dispatch(self, claim: ClaimedRun) -> None:
-        executor = self.pool.take()
-        max_duration = claim.max_duration
-        now = time.monotonic()
-        active = Active(
-            claim=claim,
-            executor=executor,
-            started=now,
-            deadline=now + max_duration if max_duration else None,
-            worker_id=self.worker_id,
-        )
-        self.active[executor] = active
-        self._track()
-        self._send(active, ("run", self._attempt_info(claim)))
-
-    def _attempt_info(self, claim: ClaimedRun) -> dict:
-        return {
-            "run_id": claim.friendly_id,
-            "task": claim.task,
-            "payload": self._payload(claim),
-            "metadata": claim.metadata or {},
-            "tags": claim.tags,
-            "is_test": claim.is_test,
-            "created_at": claim.created_at.isoformat(),
-            "attempt": claim.attempt,
-            "environment": self.environments.get(claim.environment_id, ""),
-            "version": claim.version,
-            "queue": claim.queue,
-            "machine": claim.machine,
-        }
-
-    def _payload(self, claim: ClaimedRun):
-        if claim.payload_type != packets.STORE:
-            return packets.decode_packet(claim.payload, claim.payload_type)
-        packet = Packet.objects.filter(
-            environment_id=claim.environment_id, path=claim.payload
-        ).first()
-        if packet is None or packet.data is None:
-            return None
-        return packets.decode_packet(bytes(packet.data).decode(), packet.content_type)
-
-    def _track(self) -> None:
-        """Tell the lease guard which processes hold runs."""
-        self.lease.holding(a.executor.pid for a in self.active.values())
-
-    # --- messages from attempt processes -----------------------------------------------
-
-    def _read(self, executor: Executor) -> None:
-        active = self.active.get(executor)
-        if active is None:
-            return
-        try:
-            while executor.conn.poll():
-                message = executor.conn.recv()
-                kind = message[0]
-                if kind == "done":
-                    self._release(active)
-                    self._completed(active, message[1])
-                    return
-                if kind == "failed":
-                    self._release(active)
-                    task = self.tasks.get(active.claim.task)
-                    self._record(
-                        active,
-                        RunStatus.FAILED,
-                        error=message[1],
-                        retry_policy=task.retry if task else {},
-                    )
-                    return
-                if kind == "flush":
-                    message = self._cap_logs(active, message)
-                self.inbox.append((active, message))
-        except (EOFError, OSError):
-            if self.active.pop(executor, None) is not None:
-                self._track()
-                self._process_died(active)
-
-    def _completed(self, active: Active, output: str | None) -> None:
-        limit = settings.RUNWATCH_OUTPUT_MAX_BYTES
-        if output is not None and len(output.encode()) > limit:
-            error = {
-                "name": "OutputTooLarge",
-                "message": f"Output exceeds maximum size of {limit} bytes",
-                "stack": "",
-            }
-            self._record(active, RunStatus.FAILED, error=error, retry_policy={})
-        else:
-            self._record(active, RunStatus.COMPLETED, output=output)
-
-    def _cap_logs(self, active: Active, message: tuple) -> tuple:
-        kind, ops, logs = message
-        limit = settings.RUNWATCH_MAX_LOG_LINES_PER_ATTEMPT
-        room = max(0, limit - active.log_lines)
-        active.log_lines += len(logs)
-        if len(logs) <= room:
-            return message
-        kept = logs[:room]
-        if active.log_lines - len(logs) <= limit:  # tell once
-            kept.append(
-                {
-                    "level": "warn",
-                    "message": f"Log limit of {limit} lines per attempt reached; "
-                    "further lines are dropped",
-                    "attributes": {},
-                }
-            )
-        return (kind, ops, kept)
-
-    def _process_inbox(self) -> None:
-        """Write metadata and logs, answer child triggers and waits, in order. A
-        database error stops here and keeps the rest for the next pass."""
-        while self.inbox:
-            active, message = self.inbox[0]
-            try:
-                self._handle(active, message)
-            except (DatabaseError, InterfaceError):
-                raise
-            except Exception:
-                logger.exception(
-                    "could not handle %r from run %s", message[0], active.claim.pk
-                )
-                if message[0] in REQUESTS:
-                    self._send(
-                        active, ("error", "Runwatch could not handle the request")
-                    )
-            self.inbox.popleft()
-
-    def _handle(self, active: Active, message: tuple) -> None:
-        kind = message[0]
-        if kind == "flush":
-            requests.write_flush(
-                active.claim.pk, active.claim.environment_id, message[1], message[2]
-            )
-        elif kind in ("trigger", "batch"):
-            self._answer(active, lambda: self._trigger(active, message))
-        elif kind == "wait":
-            self._wait(active, message[1])
-
-    def _trigger(self, active: Active, message: tuple):
-        parent = requests.parent_run(active.claim.pk)
-        if message[0] == "trigger":
-            _, task_id, payload, options, wait_for_it = message
-            return requests.trigger_child(
-                parent, task_id, payload, options, wait_for_it
-            )
-        return requests.trigger_children(parent, message[1])
-
-    def _answer(self, active: Active, compute) -> None:
-        try:
-            reply = ("ok", compute())
-        except (RunError, TypeError, ValueError) as exc:
-            reply = ("error", str(exc))
-        self._send(active, reply)
-
-    def _send(self, active: Active, reply: tuple) -> None:
-        # If the process died, its EOF is handled by _read.
-        with contextlib.suppress(OSError, ValueError):
-            active.executor.conn.send(reply)
-
-    def _wait(self, active: Active, child_id: str) -> None:
-        done = requests.child_results(active.claim.environment_id, [child_id])
-        if child_id in done:
-            self._send(active, ("ok", done[child_id]))
-            return
-        if transition(
-            active.claim.pk,
-            RunStatus.WAITING,
-            allowed_from=[RunStatus.EXECUTING],
-            where=active.held,
-            message=f"Waiting for {child_id}",
-        ):
-            active.waiting_for = child_id
-            active.wait_started = time.monotonic()
-            self._poked = True  # a slot is free while the parent waits
-
-    def _release(self, active: Active) -> None:
-        """The attempt process finished its attempt: it can take the next one."""
-        self.active.pop(active.executor, None)
-        self._track()
-        self.pool.give_back(active.executor)
-        self._poked = True
-
-    def _record(self, active: Active, status: str, **details) -> None:
-        retry_policy = details.pop("retry_policy", None)
-        reason = details.pop("reason", "")
-        self.outcomes.append(
-            Outcome(active.finished(**details), status, retry_policy, reason)
-        )
-
-    def _write_outcomes(self) -> None:
-        pending = list(self.outcomes)
-        outcomes.write(pending)
-        del self.outcomes[: len(pending)]
-
-    # --- watching active attempts -------------------------------------------------------
-
-    def _check_active(self) -> None:
-        """Stop attempts whose run was canceled or taken over, or that ran too long."""
-        rows = {
-            pk: rest
-            for pk, *rest in Run.objects.filter(
-                pk__in=[a.claim.pk for a in self.active.values()]
-            ).values_list("pk", "status", "worker_id", "attempt_count")
-        }
-        now = time.monotonic()
-        waiting: list[Active] = []
-        for active in list(self.active.values()):
-            status, holder, attempt = rows.get(active.claim.pk, (None, "", 0))
-            ours = holder == self.worker_id and attempt == active.claim.attempt
-            if not ours or status not in HOLDING:
-                self._stop(active)
-                if ours and status in FINISHED:
-                    self._record(active, RunStatus.CANCELED)
-                elif not ours:
-                    logger.warning(
-                        "run %s was taken over (now %s by %r): attempt stopped",
-                        active.claim.friendly_id,
-                        status,
-                        holder,
-                    )
-            elif active.waiting_for:
-                waiting.append(active)
-            elif active.deadline and now >= active.deadline:
-                self._stop(active)
-                self._record(active, RunStatus.TIMED_OUT, error=self._timed_out(active))
-        if waiting:
-            self._resume_waiting(waiting)
-
-    def _timed_out(self, active: Active) -> dict:
-        seconds = active.claim.max_duration
-        return {
-            "name": "MaxDurationExceededError",
-            "message": f"Run exceeded maximum compute time (maxDuration) of {seconds} seconds",
-            "stack": "",
-        }
-
-    def _resume_waiting(self, waiting: list[Active]) -> None:
-        by_env: dict[int, list[Active]] = {}
-        for active in waiting:
-            by_env.setdefault(active.claim.environment_id, []).append(active)
-        for env_id, group in by_env.items():
-            done = requests.child_results(env_id, [a.waiting_for for a in group])
-            for active in group:
-                if active.waiting_for not in done:
-                    continue
-                if not transition(
-                    active.claim.pk,
-                    RunStatus.EXECUTING,
-                    allowed_from=[RunStatus.WAITING],
-                    where=active.held,
-                    message=f"Resumed: {active.waiting_for} finished",
-                ):
-                    continue
-                paused = time.monotonic() - active.wait_started
-                active.started += paused  # waiting is not compute time
-                if active.deadline:
-                    active.deadline += paused
-                result = done[active.waiting_for]
-                active.waiting_for = None
-                self._send(active, ("ok", result))
-
-    def _stop(self, active: Active) -> None:
-        """Kill the attempt process (cancel, max duration, shutdown)."""
-        self.active.pop(active.executor, None)
-        self._track()
-        active.executor.kill()
-        self._poked = True
-
-    def _process_died(self, active: Active) -> None:
-        code = active.executor.exit_code()
-        active.executor.close()
-        self._poked = True
-        if active.executor.pid in self.lease.fenced:
-            self._record(active, REQUEUE, reason="Worker lost its lease, retrying")
-            return
-        reason = (
-            f"killed by signal {-code}"
-            if code is not None and code < 0
-            else f"exited with code {code}"
-        )
-        error = {
-            "name": "TaskProcessExited",
-            "message": f"The task process {reason}",
-            "stack": "",
-        }
-        self._record(active, RunStatus.CRASHED, error=error)
