@@ -261,12 +261,19 @@ EVENTS_CHANNEL = "runwatch_events"
 
 
 class _Notify:
+    """One statement NOTIFYing every channel a transaction touched (workers first)."""
+
     def __init__(self, channel: str) -> None:
-        self.channel = channel
+        self.channels = [channel]
+
+    def add(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels.append(channel)
 
     def __call__(self) -> None:
+        ordered = sorted(self.channels, key=lambda c: c != QUEUE_CHANNEL)
         with transaction.get_connection().cursor() as cursor:
-            cursor.execute(f"NOTIFY {self.channel}")
+            cursor.execute("; ".join(f"NOTIFY {channel}" for channel in ordered))
 
 
 def notify_on_commit(channel: str) -> None:
@@ -274,7 +281,9 @@ def notify_on_commit(channel: str) -> None:
     if not settings.IS_POSTGRES:
         return
     connection = transaction.get_connection()
-    for _, callback, _ in connection.run_on_commit:
-        if isinstance(callback, _Notify) and callback.channel == channel:
-            return
+    if connection.in_atomic_block:
+        for _, callback, _ in connection.run_on_commit:
+            if isinstance(callback, _Notify):
+                callback.add(channel)
+                return
     transaction.on_commit(_Notify(channel))

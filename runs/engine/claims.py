@@ -170,9 +170,12 @@ def claim_runs(
     if limit <= 0 or not task_ids or not environment_ids:
         return []
     now = timezone.now()
-    base = claimable(environment_ids, task_ids, rules, now)
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
+    postgres = connection.vendor == "postgresql"
+    claimed: list[dict] = []
+    ids: list[int] = []
+    # No savepoint: the worker calls this inside its own transaction.
+    with transaction.atomic(savepoint=False):
+        if postgres:
             claimed = pgsql.start(
                 worker_id,
                 rules.deployments,
@@ -182,18 +185,20 @@ def claim_runs(
                 task_ids=task_ids,
                 compatible_versions=rules.compatible_versions,
             )
-            ids: list[int] = []
         else:
-            claimed = []
-            ids = _claim_unlimited(base, limit)
-        for env_id, name in rules.limited_queues:
-            if len(claimed) + len(ids) >= limit:
-                break
-            ids += _claim_limited(base, env_id, name, limit - len(claimed) - len(ids))
-        if ids and connection.vendor == "postgresql":
-            claimed += pgsql.start(worker_id, rules.deployments, now, ids=ids)
-        elif ids:
-            claimed += _start(ids, worker_id, rules.deployments, now)
+            ids = _claim_unlimited(
+                claimable(environment_ids, task_ids, rules, now), limit
+            )
+        if rules.limited_queues and len(claimed) + len(ids) < limit:
+            base = claimable(environment_ids, task_ids, rules, now)
+            for env_id, name in rules.limited_queues:
+                want = limit - len(claimed) - len(ids)
+                if want <= 0:
+                    break
+                ids += _claim_limited(base, env_id, name, want)
+        if ids:
+            start = pgsql.start if postgres else _orm_start
+            claimed += start(worker_id, rules.deployments, now, ids=ids)
     return [ClaimedRun(**c) for c in claimed]
 
 
@@ -248,11 +253,12 @@ def _claim_limited(base, env_id: int, name: str, want: int) -> list[int]:
     return picked
 
 
-def _start(
-    ids: list[int],
+def _orm_start(
     worker_id: str,
     deployments: dict[int, tuple[int, str]],
     now: datetime,
+    *,
+    ids: list[int],
 ) -> list[dict]:
     """Start locked queued runs (the ORM form of pgsql.start)."""
     check_allowed(RunStatus.DEQUEUED, [RunStatus.QUEUED])

@@ -60,7 +60,7 @@ def write(outcomes: list[Outcome]) -> None:
     """Apply outcomes in order, all or nothing (safe to retry after a DatabaseError)."""
     if not outcomes:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         completed = [o.result for o in outcomes if o.status == RunStatus.COMPLETED]
         complete(completed)
         for outcome in outcomes:
@@ -87,10 +87,9 @@ def complete(results: list[Finished]) -> list[int]:
     now = timezone.now()
     workers = {r.worker_id for r in results}
     if connection.vendor == "postgresql" and len(workers) == 1:
-        with transaction.atomic():
-            return pgsql.complete(results, workers.pop(), now)
+        return pgsql.complete(results, workers.pop(), now)
     by_id = {r.run_id: r for r in results}
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         moved = transition_many(
             by_id,
             RunStatus.COMPLETED,

@@ -127,12 +127,14 @@ class Worker:
         )
         self._poked = True
         self._claimed_full = False
+        self._thread_id = 0
         self._db_down_since: float | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
     def run(self) -> None:
         """Run until `stop()` is called (from another thread or a signal handler)."""
+        self._thread_id = threading.get_ident()
         self.setup()
         try:
             while not self._should_exit():
@@ -221,7 +223,9 @@ class Worker:
             self.environments[env.pk] = env.slug
 
     def _on_local_change(self, event) -> None:
-        if event["kind"] == "status":
+        # A run changed by another thread of this process (serve's web server, a
+        # demo feed) may be claimable now; the worker's own changes are not news.
+        if event["kind"] == "status" and threading.get_ident() != self._thread_id:
             self.wakeup.set()
 
     # --- the loop --------------------------------------------------------------------
@@ -365,16 +369,19 @@ class Worker:
 
     def _slots_to_fill(self) -> int:
         """How many runs to claim now: the free slots, when poked (a run was queued,
-        a slot freed) or the poll is due, and there is something to claim (a
-        lock-free look, skipped right after a full claim)."""
+        a slot freed) or the poll is due, and there is something to claim (on SQLite
+        a lock-free look first, so an idle worker takes no write lock)."""
         now = time.monotonic()
         free = self._free_slots()
         if self.draining or free <= 0 or not (self._poked or now >= self._due["poll"]):
             return 0
         self._poked = False
         self._due["poll"] = now + self._poll_interval()
-        if self._claimed_full or anything_to_claim(
-            list(self.environments), list(self.tasks), self.rules
+        # On PostgreSQL an empty claim costs about what the look would: just claim.
+        if (
+            settings.IS_POSTGRES
+            or self._claimed_full
+            or anything_to_claim(list(self.environments), list(self.tasks), self.rules)
         ):
             return free
         return 0
