@@ -38,9 +38,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from runs.demo.history import TASKS  # noqa: E402
 from runs.deployments import TaskSpec, register_tasks  # noqa: E402
 from runs.environments import ensure_default_environments  # noqa: E402
-from runs.management.commands.seed_runs import TASKS  # noqa: E402
 from runs.models import (  # noqa: E402
     Batch,
     BulkAction,
@@ -126,7 +126,7 @@ def versions(environment: Environment) -> list[str]:
                     queue=queue,
                     machine=machine,
                 )
-                for slug, queue in TASKS.items()
+                for slug, (queue, _, _) in TASKS.items()
             ],
         )
     return list(
@@ -300,20 +300,32 @@ def bench_list(port: int, prod: Environment, samples: int) -> None:
 
 
 async def trigger_load(
-    ports: list[int], key: str, total: int, concurrency: int
+    ports: list[int], key: str, total: int, concurrency: int, sdk: bool = False
 ) -> tuple[float, int]:
-    body = json.dumps(
-        {"payload": {"hello": "world"}, "options": {"tags": ["bench"]}}
-    ).encode()
+    """`total` triggers over `concurrency` keep-alive connections spread over `ports`.
+    `sdk` sends what the SDK sends: a superjson payload and a request idempotency key."""
+    payload = {"hello": "world"}
+    options = {"tags": ["bench"]}
+    if sdk:
+        body = {
+            "payload": json.dumps({"json": payload}),
+            "options": {**options, "payloadType": "application/super+json"},
+        }
+    else:
+        body = {"payload": payload, "options": options}
+    data = json.dumps(body).encode()
     counter = iter(range(total))
     errors = 0
 
     async def worker(index: int) -> None:
         nonlocal errors
         conn = Connection("127.0.0.1", ports[index % len(ports)])
-        for _ in counter:
+        for n in counter:
+            headers = auth(key)
+            if sdk:
+                headers["x-trigger-request-idempotency-key"] = f"{time.time_ns()}-{n}"
             status, _ = await conn.request(
-                "POST", "/api/v1/tasks/bench-noop/trigger", auth(key), body
+                "POST", "/api/v1/tasks/bench-noop/trigger", headers, data
             )
             errors += status != 200
         conn.close()
@@ -364,10 +376,18 @@ def bench_writes(ports: list[int], staging: Environment, triggers: int) -> None:
         print(
             f"single triggers over HTTP, 2 daphne processes, {concurrency} connections: {rate:,.0f} runs/s ({errors} errors)"
         )
+    rate, errors = asyncio.run(trigger_load(ports, key, triggers, 16, sdk=True))
+    print(
+        f"single triggers as the SDK sends them (superjson, request idempotency key), 16 connections: {rate:,.0f} runs/s ({errors} errors)"
+    )
     times = [asyncio.run(batch_accept(ports[0], key, 1000)) for _ in range(5)]
     print(
         f"batch of 1,000 items accepted (create + NDJSON items, sealed): median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
     )
+
+
+def loadavg() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -380,6 +400,7 @@ def main() -> None:
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         print("note: the targets are for PostgreSQL (set DATABASE_URL)")
+    print(f"machine: {os.cpu_count()} cores, load average {loadavg()}")
     prod = seed(args.runs)
     staging = Environment.objects.get(slug="staging")
     procs = start_servers(args.port, 2)
@@ -390,6 +411,7 @@ def main() -> None:
             bench_writes([args.port, args.port + 1], staging, args.triggers)
     finally:
         stop_servers(procs)
+    print(f"load average after: {loadavg()}")
 
 
 if __name__ == "__main__":

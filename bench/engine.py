@@ -1,18 +1,32 @@
 """Engine benchmark: trigger throughput, drain throughput with 1 and 4 worker
 processes, and enqueue→start latency on an idle worker.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/runwatch_bench .venv/bin/python bench/engine.py
+    createdb -h 127.0.0.1 -U postgres rw_bench_engine
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rw_bench_engine SECRET_KEY=bench \\
+        .venv/bin/python bench/engine.py [--runs 10000] [--concurrency 8] [--samples 300]
 
 Uses (and empties) the database DATABASE_URL points at; PostgreSQL is the target
 configuration. Prints one line per measurement.
+
+- trigger: `batch_trigger` (the service layer the API and SDK use), 1,000 runs per
+  batch, one transaction each.
+- drain: the runs are triggered into a paused queue, N `manage.py worker` processes
+  start and register, then the queue is resumed (NOTIFY wakes the workers) and the
+  clock runs until every run is COMPLETED. The task is a no-op: this measures the
+  engine (claim, attempt process round trip, outcome), not task code.
+- latency: one run at a time on an idle worker; from the commit of the trigger to the
+  first line of task code (the task returns time.time()).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,34 +39,32 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.apps import apps  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 import bench.tasks  # noqa: E402, F401
 from runs.deployments import register_tasks  # noqa: E402
 from runs.environments import ensure_default_environments  # noqa: E402
 from runs.lifecycle import QUEUE_CHANNEL  # noqa: E402
-from runs.models import Queue, Run  # noqa: E402
+from runs.models import Environment, Queue, Run  # noqa: E402
 from runs.sdk import registered_tasks  # noqa: E402
 from runs.statuses import RunStatus  # noqa: E402
 from runs.triggering import BatchItem, batch_trigger, trigger  # noqa: E402
 
-RUNS = int(os.environ.get("BENCH_RUNS", "10000"))
-CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "8"))
 
-
-def reset():
+def reset() -> Environment:
     call_command("migrate", verbosity=0)
+    tables = [
+        m._meta.db_table
+        for m in apps.get_app_config("runs").get_models()
+        if m._meta.db_table != "runs_environment"
+    ]
     with connection.cursor() as cursor:
-        tables = ", ".join(
-            m._meta.db_table
-            for m in django.apps.apps.get_app_config("runs").get_models()
-            if m._meta.db_table not in ("runs_environment",)
-        )
         if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {tables} CASCADE")
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
         else:
-            for table in tables.split(", "):
+            for table in tables:
                 cursor.execute(f"DELETE FROM {table}")
     env = {e.slug: e for e in ensure_default_environments()}["dev"]
     register_tasks(
@@ -61,36 +73,37 @@ def reset():
     return env
 
 
-def start_workers(count: int) -> list[subprocess.Popen]:
-    cmd = [
-        sys.executable,
-        "manage.py",
-        "worker",
-        "--env",
-        "dev",
-        "--tasks",
-        "bench.tasks",
-        "--concurrency",
-        str(CONCURRENCY),
-    ]
-    procs = [
-        subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(count)
-    ]
-    time.sleep(4)  # let them import, register and warm their attempt processes
+def start_workers(count: int, concurrency: int) -> list[subprocess.Popen]:
+    """Start `count` worker processes and wait until each has registered its tasks."""
+    command = [sys.executable, "manage.py", "worker", "--env", "dev"]
+    command += ["--tasks", "bench.tasks", "--concurrency", str(concurrency)]
+    procs = []
+    for _ in range(count):
+        log = Path(tempfile.mkstemp(suffix=".log", prefix="bench-worker-")[1])
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
+        proc.log = log
+        procs.append(proc)
+    deadline = time.monotonic() + 60
+    while not all("tasks," in p.log.read_text() for p in procs):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError("workers did not start:\n" + procs[0].log.read_text())
+        time.sleep(0.1)
+    time.sleep(1)  # attempt processes prefilled
     return procs
 
 
-def stop_workers(procs) -> None:
+def stop_workers(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         proc.terminate()
     for proc in procs:
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
+        proc.log.unlink(missing_ok=True)
 
 
-def set_paused(env, paused: bool) -> None:
+def set_paused(env: Environment, paused: bool) -> None:
     Queue.objects.update_or_create(
         environment=env, name="bench", defaults={"paused": paused}
     )
@@ -99,72 +112,81 @@ def set_paused(env, paused: bool) -> None:
             cursor.execute(f"NOTIFY {QUEUE_CHANNEL}")
 
 
-def bench_trigger(env) -> float:
+def bench_trigger(env: Environment, runs: int) -> float:
     started = time.perf_counter()
-    for offset in range(0, RUNS, 1000):
+    for offset in range(0, runs, 1000):
         batch_trigger(
             env,
             [
                 BatchItem("bench-noop", {"i": i})
-                for i in range(offset, min(RUNS, offset + 1000))
+                for i in range(offset, min(runs, offset + 1000))
             ],
         )
-    return RUNS / (time.perf_counter() - started)
+    return runs / (time.perf_counter() - started)
 
 
-def bench_drain(env, workers: int) -> float:
+def bench_drain(env: Environment, runs: int, workers: int, concurrency: int) -> float:
     set_paused(env, True)
     Run.objects.filter(environment=env).delete()
-    bench_trigger(env)
-    procs = start_workers(workers)
+    bench_trigger(env, runs)
+    procs = start_workers(workers, concurrency)
     try:
         started = time.perf_counter()
         set_paused(env, False)
-        while (
-            Run.objects.filter(environment=env, task_identifier="bench-noop")
-            .exclude(status=RunStatus.COMPLETED)
-            .exists()
-        ):
+        pending = Run.objects.filter(environment=env, task_identifier="bench-noop")
+        while pending.exclude(status=RunStatus.COMPLETED).exists():
             time.sleep(0.05)
-        return RUNS / (time.perf_counter() - started)
+        return runs / (time.perf_counter() - started)
     finally:
         stop_workers(procs)
 
 
-def bench_latency(env, samples: int = 200) -> tuple[float, float]:
-    procs = start_workers(1)
+def bench_latency(env: Environment, samples: int) -> tuple[float, float]:
+    procs = start_workers(1, 4)
     latencies = []
+    committed: list[float] = []
     try:
         for _ in range(samples):
-            run, _ = trigger(env, "bench-clock", {})
-            committed = time.time()
-            while True:
-                run.refresh_from_db(fields=["status", "output"])
-                if run.status == RunStatus.COMPLETED:
-                    break
+            with transaction.atomic():
+                # Registered before the trigger's own NOTIFY: the commit time.
+                transaction.on_commit(lambda: committed.append(time.time()))
+                run, _ = trigger(env, "bench-clock", {})
+            finished = Run.objects.filter(pk=run.pk, status=RunStatus.COMPLETED)
+            while not (output := finished.values_list("output", flat=True).first()):
                 time.sleep(0.002)
-            import json
-
-            latencies.append((json.loads(run.output)["t"] - committed) * 1000)
-            time.sleep(0.02)
+            latencies.append((json.loads(output)["t"] - committed[-1]) * 1000)
+            time.sleep(0.05)  # idle again
     finally:
         stop_workers(procs)
     latencies.sort()
-    return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return statistics.median(latencies), p99
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="attempts per worker process"
+    )
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--skip-drain", action="store_true")
+    args = parser.parse_args()
+
     env = reset()
     print(
-        f"database: {connection.vendor}, runs: {RUNS}, worker concurrency: {CONCURRENCY}"
+        f"database: {connection.vendor}, runs: {args.runs}, "
+        f"worker concurrency: {args.concurrency}, load average: "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
-    Run.objects.all().delete()
-    print(f"trigger (batch_trigger, 1000/batch): {bench_trigger(env):,.0f} runs/s")
-    for workers in (1, 4):
-        print(
-            f"drain with {workers} worker process(es): {bench_drain(env, workers):,.0f} runs/s"
-        )
-    p50, p99 = bench_latency(env)
+    print(
+        f"trigger (batch_trigger, 1000/batch): {bench_trigger(env, args.runs):,.0f} runs/s"
+    )
+    if not args.skip_drain:
+        for workers in (1, 4):
+            rate = bench_drain(env, args.runs, workers, args.concurrency)
+            print(f"drain with {workers} worker process(es): {rate:,.0f} runs/s")
+    p50, p99 = bench_latency(env, args.samples)
     print(
         f"enqueue→start latency on an idle worker: p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )

@@ -7,8 +7,13 @@
     .venv/bin/python bench/list_page.py            # BENCH_REPEAT=40 by default
 
 Each case is a full Django request through the test client (middleware, session, view,
-SQL, template rendering), timed `BENCH_REPEAT` times after two warm-ups; the script
-prints p50/p95 in milliseconds and the number of SQL queries per page. The first run
+SQL, template rendering), timed `BENCH_REPEAT` times after a warm-up, in rounds over all
+cases (so load from elsewhere on the machine lands on every case alike); the script
+prints wall-clock p50/p95 in milliseconds, the CPU time the request took in this
+process (p50), the time its SQL queries took (p50, round trips included) and the
+number of SQL queries per page. It also prints the machine's load
+average: wall time on a busy 2-core machine is mostly waiting for a core
+(BENCH_PRIORITY=1 raises the priority of the bench and its database backend). The first run
 adds what `seed_runs` does not make (once, idempotently): three deployment versions, a
 batch of queued runs, child runs, idempotency keys, a rare tag (~40 runs), a
 mid-frequency tag (0.5 %) and an uncommon one (0.2 %), then ANALYZEs.
@@ -34,7 +39,6 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from runs.deployments import TaskSpec, register_tasks  # noqa: E402
 from runs.environments import ensure_default_environments  # noqa: E402
@@ -42,6 +46,9 @@ from runs.models import Batch, Run, RunTag  # noqa: E402
 from runs.triggering import BatchItem, batch_trigger  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "40"))
+# BENCH_PRIORITY=1 (as root): run this process and its PostgreSQL backend at nice -10,
+# to measure the server rather than the neighbours on a shared machine.
+PRIORITY = os.environ.get("BENCH_PRIORITY") == "1"
 TARGET_MS = 50
 VERSIONS = ("20250101.1", "20250102.1", "20250103.1")
 # tag → fraction of runs that carry it (besides the seed's own tags)
@@ -174,21 +181,50 @@ def cases(ids: dict) -> list[tuple[str, str]]:
     return single + pairs
 
 
-def measure(client: Client, query: str) -> tuple[list[float], int, int]:
-    url = f"/env/dev/runs/?{query}" if query else "/env/dev/runs/"
-    for _ in range(2):
+def url_of(query: str) -> str:
+    return f"/env/dev/runs/?{query}" if query else "/env/dev/runs/"
+
+
+def check(client: Client, query: str) -> tuple[int, int]:
+    """Warm the case up, check it renders without an error; (queries, rows)."""
+    url = url_of(query)
+    client.get(url)
+    executed = []
+
+    def count(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
         response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        assert b'role="alert"' not in response.content, url
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    rows = response.content.count(b'<tr id="run-')
-    timings = []
-    for _ in range(REPEAT):
+    assert response.status_code == 200, (url, response.status_code)
+    assert b'role="alert"' not in response.content, url
+    return len(executed), response.content.count(b'<tr id="run-')
+
+
+def measure(client: Client, queries: list[str]) -> dict[str, tuple[list, list, list]]:
+    """REPEAT rounds over every case in turn, so a burst of load from elsewhere on the
+    machine lands on all cases alike instead of on whichever case was running."""
+    samples: dict[str, tuple[list, list, list]] = {q: ([], [], []) for q in queries}
+    sql_time = [0.0]
+
+    def timed(execute, sql, params, many, context):
         started = time.perf_counter()
-        client.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
-    return timings, len(queries), rows
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            sql_time[0] += time.perf_counter() - started
+
+    with connection.execute_wrapper(timed):
+        for _ in range(REPEAT):
+            for query in queries:
+                sql_time[0] = 0.0
+                started, started_cpu = time.perf_counter(), time.process_time()
+                client.get(url_of(query))
+                samples[query][0].append((time.perf_counter() - started) * 1000)
+                samples[query][1].append((time.process_time() - started_cpu) * 1000)
+                samples[query][2].append(sql_time[0] * 1000)
+    return samples
 
 
 def next_page_query(client: Client, query: str, name: str) -> str:
@@ -204,6 +240,12 @@ def main() -> None:
         sys.exit("point DATABASE_URL at PostgreSQL")
     env = {e.slug: e for e in ensure_default_environments()}["dev"]
     ids = prepare(env)
+    if PRIORITY:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
+        os.setpriority(os.PRIO_PROCESS, backend, -10)
     user, _ = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_superuser": True, "is_staff": True}
     )
@@ -220,21 +262,30 @@ def main() -> None:
 
     print(
         f"runs list page, {ids['total']:,} runs in dev, {REPEAT} requests per case, "
-        f"PostgreSQL {connection.cursor().connection.info.server_version}"
+        f"PostgreSQL {connection.cursor().connection.info.server_version}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"{', bench and its database backend at nice -10' if PRIORITY else ''}"
     )
-    print(f"| {'case':32} | rows | queries | p50 ms | p95 ms |")
-    print(f"|{'-' * 34}|-----:|--------:|-------:|-------:|")
+    print(
+        f"| {'case':32} | rows | queries | p50 ms | p95 ms | CPU p50 ms | SQL p50 ms |"
+    )
+    print(f"|{'-' * 34}|-----:|--------:|-------:|-------:|-----------:|-----------:|")
     worst = 0.0
+    shape = {query: check(client, query) for _, query in all_cases}
+    samples = measure(client, [query for _, query in all_cases])
     for label, query in all_cases:
-        timings, queries, rows = measure(client, query)
+        timings, cpu, sql = samples[query]
+        queries, rows = shape[query]
         p50 = statistics.median(timings)
         p95 = statistics.quantiles(timings, n=20)[-1]
         worst = max(worst, p95)
         flag = "" if p95 <= TARGET_MS else "  ← over target"
         print(
-            f"| {label:32} | {rows:4} | {queries:7} | {p50:6.1f} | {p95:6.1f} |{flag}"
+            f"| {label:32} | {rows:4} | {queries:7} | {p50:6.1f} | {p95:6.1f} "
+            f"| {statistics.median(cpu):10.1f} | {statistics.median(sql):10.1f} |{flag}"
         )
     print(f"worst p95: {worst:.1f} ms (target ≤ {TARGET_MS} ms)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(offset_comparison(env))
 
 

@@ -72,6 +72,8 @@ class RunListing:
             self.cursor_query("before", self.page.previous_cursor) if self.page else ""
         )
 
+    page_sizes = PAGE_SIZES
+
     @property
     def is_filtered(self) -> bool:
         return bool(self.chips)

@@ -320,18 +320,23 @@ def _related(run: Run) -> dict:
     }
 
 
+def events_before(run: Run, before_event_id: int | None = None) -> tuple[list, bool]:
+    """Up to EVENT_LIMIT of the run's events before an id (the latest ones without
+    one), oldest first, and whether there are earlier ones."""
+    events = RunEvent.objects.filter(run=run, kind__in=EVENT_KINDS)
+    if before_event_id is not None:
+        events = events.filter(pk__lt=before_event_id)
+    latest = list(events.order_by("-id")[: EVENT_LIMIT + 1])
+    return list(reversed(latest[:EVENT_LIMIT])), len(latest) > EVENT_LIMIT
+
+
 def _events(run: Run) -> dict:
-    latest = list(
-        RunEvent.objects.filter(run=run, kind__in=EVENT_KINDS).order_by("-id")[
-            : EVENT_LIMIT + 1
-        ]
-    )
-    events = list(reversed(latest[:EVENT_LIMIT]))
+    events, earlier = events_before(run)
     return {
         "events": events,
-        "earlier_events": len(latest) > EVENT_LIMIT,
+        "earlier_events": earlier,
+        "first_event_id": events[0].pk if events else 0,
         "last_event_id": events[-1].pk if events else 0,
-        "log_levels": sorted({e.level for e in events if e.level}),
     }
 
 
@@ -341,19 +346,12 @@ def _events(run: Run) -> dict:
 PROGRESS_GROUPS = (
     ("completed", "Completed", "success", (RunStatus.COMPLETED,)),
     ("failed", "Failed", "failure", tuple(FAILED)),
-    (
-        "canceled",
-        "Canceled or expired",
-        "neutral",
-        (RunStatus.CANCELED, RunStatus.EXPIRED),
-    ),
+    # "Canceled" covers EXPIRED too: neither ran to an end (the links filter on both)
+    ("canceled", "Canceled", "neutral", (RunStatus.CANCELED, RunStatus.EXPIRED)),
     ("running", "Running", "running", tuple(GROUPS["running"])),
     ("waiting", "Waiting", "waiting", tuple(GROUPS["waiting"])),
     ("queued", "Queued", "queued", tuple(GROUPS["queued"])),
 )
-_GROUP_OF = {
-    status: key for key, _, _, statuses in PROGRESS_GROUPS for status in statuses
-}
 
 
 def status_counts(batch_ids: list[int]) -> dict[int, dict[str, int]]:

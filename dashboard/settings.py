@@ -125,8 +125,9 @@ TEMPLATES = [
 
 SQLITE_PATH = VAR_DIR / "runwatch.sqlite3"
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
-# Persistent connections (seconds; 0 = one per request). Sync views and channels'
-# database_sync_to_async share one thread per process, so this is one connection each.
+# Persistent connections (seconds; 0 = closed after each request). Only for processes
+# with long-lived threads (workers, commands): under daphne every request runs in a new
+# thread, so web servers use the pool below instead.
 DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("env/<slug:env>/", common.switch_environment, name="env-switch"),
     path("env/<slug:env>/runs/", runs.runs_list, name="runs"),
     path("env/<slug:env>/runs/<str:run_id>/", runs.run_page, name="run"),
+    path("env/<slug:env>/runs/<str:run_id>/events", runs.run_events, name="run-events"),
     path("env/<slug:env>/runs/<str:run_id>/cancel", runs.run_cancel, name="run-cancel"),
     path("env/<slug:env>/runs/<str:run_id>/replay", runs.run_replay, name="run-replay"),
     path(

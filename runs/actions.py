@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from runs.durations import InvalidDuration, parse_delay_strict
 from runs.errors import InvalidInput, Unprocessable
-from runs.lifecycle import publish_many_on_commit, record_event, transition
+from runs.lifecycle import publish_changes, record_event, transition
 from runs.models import Run, RunEvent, RunEventKind, RunTag
 from runs.setsql import for_update, in_list, list_param
 from runs.statuses import CANCELABLE, RunStatus
@@ -93,7 +93,7 @@ def _cancel_chunk(run_ids: list[int], reason: str) -> list[int]:
                 list_param(ids),
             ],
         )
-        publish_many_on_commit(
+        publish_changes(
             [
                 (run_id, environment_id, RunEventKind.STATUS, event_id)
                 for event_id, run_id, environment_id in cursor.fetchall()

@@ -21,6 +21,7 @@ from django_filters.widgets import QueryArrayWidget
 
 from runs.durations import InvalidDuration, parse_duration_seconds
 from runs.models import Batch, BatchStatus, BulkActionItem, Environment, Run, RunTag
+from runs.querysets import pk_in
 from runs.statuses import GROUPS, RunStatus, parse_status_names
 from runs.triggering import MACHINES
 
@@ -65,6 +66,8 @@ class ListField(forms.Field):
             items.extend(part.strip() for part in str(v).split(",") if part.strip())
         if len(items) > self.max_items:
             raise forms.ValidationError(f"At most {self.max_items} values")
+        if any("\x00" in item for item in items):
+            raise forms.ValidationError("Null characters are not allowed.")
         return list(dict.fromkeys(items))
 
 
@@ -235,9 +238,11 @@ class RunFilter(django_filters.FilterSet):
                 tag_rows = tag_rows.filter(created_at__gte=start)
             if end is not None:
                 tag_rows = tag_rows.filter(created_at__lte=end)
-            ids = set(tag_rows.values_list("run_id", flat=True)[:TAG_PROBE_LIMIT])
-            if len(ids) < TAG_PROBE_LIMIT:
-                return qs.filter(pk__in=sorted(ids))
+            # Count tag rows, not runs: a run with two of the tags is two rows, and a
+            # full probe means there may be more rows than it read.
+            rows = list(tag_rows.values_list("run_id", flat=True)[:TAG_PROBE_LIMIT])
+            if len(rows) < TAG_PROBE_LIMIT:
+                return qs.filter(pk_in(sorted(set(rows))))
         return qs.filter(
             Exists(RunTag.objects.filter(run_id=OuterRef("pk"), tag__in=value))
         )
@@ -318,7 +323,15 @@ class RunFilter(django_filters.FilterSet):
             return []
         data = self.form.cleaned_data
         parts: list[tuple[str, str, str]] = []
-        for name in ("status", "task", "tag", "version", "queue", "machine"):
+        if data.get("status"):
+            order = [*GROUPS, *RunStatus.values]
+            names = sorted(
+                data["status"],
+                key=lambda n: order.index(n) if n in order else len(order),
+            )
+            words = ", ".join(status_label(name) for name in names)
+            parts.append(("status", self.filters["status"].label, words))
+        for name in ("task", "tag", "version", "queue", "machine"):
             if data.get(name):
                 parts.append((name, self.filters[name].label, ", ".join(data[name])))
         for name in ("batch", "parent", "bulk_action", "schedule", "search"):
@@ -391,6 +404,17 @@ def duration_in_words(seconds: int) -> str:
             count = seconds // size
             return unit if count == 1 else f"{count:,} {unit}s"
     return f"{seconds:,} seconds"
+
+
+def status_label(name: str) -> str:
+    """How the dashboard names a status filter value: "Timed out", "Any failed"."""
+    if name in RunStatus.values:
+        return RunStatus(name).label
+    if name in GROUPS:
+        return f"Any {name}"
+    if name.upper() in RunStatus.values:
+        return RunStatus(name.upper()).label
+    return name
 
 
 def status_set(names: list[str]) -> set[str]:

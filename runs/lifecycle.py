@@ -195,9 +195,34 @@ def record_events(events: list[RunEvent]) -> None:
 
 
 def _publish_on_commit(events: list[RunEvent]) -> None:
-    publish_many_on_commit([(e.run_id, e.environment_id, e.kind, e.pk) for e in events])
-    if any(e.status == RunStatus.QUEUED for e in events):
+    publish_changes(
+        [(e.run_id, e.environment_id, e.kind, e.pk) for e in events],
+        queued=any(e.status == RunStatus.QUEUED for e in events),
+    )
+
+
+def publish_changes(
+    changes: list[tuple[int, int, str, int | None]], *, queued: bool = False
+) -> None:
+    """After commit, announce (run id, environment id, kind, event id) changes: one
+    on-commit callback and at most one NOTIFY per channel, however many changes (a
+    batch of 1,000 runs must not queue 1,000 callbacks). `queued`: some run became
+    QUEUED, wake the workers."""
+    if not changes:
+        return
+    notify_on_commit(EVENTS_CHANNEL)
+    if queued:
         notify_on_commit(QUEUE_CHANNEL)
+    payloads = [
+        {"run_id": run_id, "environment_id": env_id, "kind": kind, "event_id": event_id}
+        for run_id, env_id, kind, event_id in changes
+    ]
+    transaction.on_commit(lambda: _announce(payloads))
+
+
+def _announce(changes: list[dict]) -> None:
+    for change in changes:
+        run_changed(change)
 
 
 def queue_runs(
@@ -229,30 +254,6 @@ def queue_runs(
     return moved
 
 
-def publish_many_on_commit(events: list[tuple[int, int, str, int | None]]) -> None:
-    """Announce (run_id, environment_id, kind, event_id) changes after commit: one
-    on-commit callback and at most one NOTIFY, however many events (a batch of 1,000
-    runs must not queue 1,000 callbacks)."""
-    if not events:
-        return
-    changes = [
-        {
-            "run_id": run_id,
-            "environment_id": environment_id,
-            "kind": kind,
-            "event_id": event_id,
-        }
-        for run_id, environment_id, kind, event_id in events
-    ]
-    notify_on_commit(EVENTS_CHANNEL)
-    transaction.on_commit(lambda: _announce(changes))
-
-
-def _announce(changes: list[dict]) -> None:
-    for change in changes:
-        run_changed(change)
-
-
 # PostgreSQL wake-ups: workers LISTEN on QUEUE_CHANNEL (a run became QUEUED), each
 # server's realtime relay on EVENTS_CHANNEL (new RunEvent rows to read).
 QUEUE_CHANNEL = "runwatch_queue"
@@ -260,12 +261,19 @@ EVENTS_CHANNEL = "runwatch_events"
 
 
 class _Notify:
+    """One statement NOTIFYing every channel a transaction touched (workers first)."""
+
     def __init__(self, channel: str) -> None:
-        self.channel = channel
+        self.channels = [channel]
+
+    def add(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels.append(channel)
 
     def __call__(self) -> None:
+        ordered = sorted(self.channels, key=lambda c: c != QUEUE_CHANNEL)
         with transaction.get_connection().cursor() as cursor:
-            cursor.execute(f"NOTIFY {self.channel}")
+            cursor.execute("; ".join(f"NOTIFY {channel}" for channel in ordered))
 
 
 def notify_on_commit(channel: str) -> None:
@@ -273,7 +281,9 @@ def notify_on_commit(channel: str) -> None:
     if not settings.IS_POSTGRES:
         return
     connection = transaction.get_connection()
-    for _, callback, _ in connection.run_on_commit:
-        if isinstance(callback, _Notify) and callback.channel == channel:
-            return
+    if connection.in_atomic_block:
+        for _, callback, _ in connection.run_on_commit:
+            if isinstance(callback, _Notify):
+                callback.add(channel)
+                return
     transaction.on_commit(_Notify(channel))

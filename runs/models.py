@@ -372,8 +372,16 @@ class Run(models.Model):
                 fields=["environment", "status", "-created_at", "-id"],
                 name="run_env_status",
             ),
+            # status last: the Tasks page counts a day of runs by task and status
+            # from this index alone, and task + status filters check it there
             models.Index(
-                fields=["environment", "task_identifier", "-created_at", "-id"],
+                fields=[
+                    "environment",
+                    "task_identifier",
+                    "-created_at",
+                    "-id",
+                    "status",
+                ],
                 name="run_env_task",
             ),
             models.Index(
@@ -648,9 +656,10 @@ class BulkAction(models.Model):
 
 
 class BulkActionLane(models.Model):
-    """One share of a bulk action's runs (those whose id % lanes == number). Lanes are
-    processed in parallel (threads of a worker, or several workers), each resuming at
-    its own keyset cursor; the cursor moves in the same transaction as the chunk."""
+    """One share of a bulk action's runs: a contiguous range of its keyset order
+    (created_at, id), after `after_*` up to `until_*` (none: to the end). Lanes are
+    processed in parallel (threads of a worker, or several workers); `after_*` is the
+    lane's cursor and moves in the same transaction as each chunk."""
 
     bulk_action = models.ForeignKey(
         BulkAction, on_delete=models.CASCADE, related_name="lanes"
@@ -658,6 +667,8 @@ class BulkActionLane(models.Model):
     number = models.PositiveSmallIntegerField()
     after_created = models.DateTimeField(null=True, blank=True)
     after_id = models.BigIntegerField(null=True, blank=True)
+    until_created = models.DateTimeField(null=True, blank=True)
+    until_id = models.BigIntegerField(null=True, blank=True)
     done = models.BooleanField(default=False)
 
     class Meta:

@@ -31,6 +31,28 @@ def values_of(sql_type: str) -> str:
     return "json_each(%s)"
 
 
+def rows_of(columns: list[tuple[str, str]]) -> str:
+    """A FROM item yielding the rows passed by rows_param(), with these (name,
+    PostgreSQL type) columns: `unnest` of one array per column on PostgreSQL, a JSON
+    array of rows on SQLite."""
+    names = ", ".join(name for name, _ in columns)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"CAST(%s AS {sql_type}[])" for _, sql_type in columns)
+        return f"unnest({arrays}) AS v({names})"
+    picks = ", ".join(
+        f"json_extract(value, '$[{i}]') AS {name}"
+        for i, (name, _) in enumerate(columns)
+    )
+    return f"(SELECT {picks} FROM json_each(%s)) AS v"
+
+
+def rows_param(rows: list[tuple], width: int) -> list:
+    """The parameters that go with rows_of() for `rows` of `width` values each."""
+    if connection.vendor == "postgresql":
+        return [[row[i] for row in rows] for i in range(width)]
+    return [json.dumps([list(row) for row in rows])]
+
+
 def for_update() -> str:
     """Row locks where the database has them (SQLite locks the whole file on write)."""
     return " FOR UPDATE" if connection.vendor == "postgresql" else ""

@@ -173,11 +173,9 @@ def bulk_action_page(
         "items": items,
         "latest": not (after or before),
         "errors": errors,
-        "again_count": bulk_service.preview(
-            bulk_service.target_from_bulk_action(bulk), BulkActionType.REPLAY
-        ).targeted
-        if not bulk.is_active
-        else 0,
+        "again_count": 0
+        if bulk.is_active
+        else bulk_service.count_targets(bulk_service.target_from_bulk_action(bulk)),
     }
     part = request.GET.get("part")
     if _wants_partial(request) and part in ("summary", "items"):

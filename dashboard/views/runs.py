@@ -10,7 +10,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.forms import ReplayForm, RescheduleForm
 from dashboard.listing import filter_options, list_runs
-from dashboard.presenters import render_run_fragments, run_page_context
+from dashboard.presenters import (
+    events_before,
+    render_run_fragments,
+    run_page_context,
+)
 from dashboard.rows import render_run_row
 from dashboard.views.common import environment_page, page_context
 from runs.access import environments_for_user
@@ -66,6 +70,33 @@ def run_page(
         open_replay=request.GET.get("replay") == "1",
     )
     return render(request, "dashboard/run_page.html", context)
+
+
+@environment_page
+def run_events(
+    request: HttpRequest, environment: Environment, run_id: str
+) -> HttpResponse:
+    """Earlier rows of the run page's log (`?before=<event id>`), to prepend, and the
+    "Load earlier events" button for the rows before those."""
+    run = get_object_or_404(
+        Run.objects.select_related("environment"),
+        environment=environment,
+        friendly_id=run_id,
+    )
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponse("before must be an event id", status=400)
+    events, earlier = events_before(run, before)
+    context = {
+        "run": run,
+        "env_slug": environment.slug,
+        "events": events,
+        "earlier_events": earlier,
+        "first_event_id": events[0].pk if events else 0,
+        "oob": True,
+    }
+    return render(request, "dashboard/_run_events_page.html", context)
 
 
 @require_POST

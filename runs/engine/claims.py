@@ -1,8 +1,9 @@
 """Claiming queued runs for a worker.
 
 One transaction locks up to `limit` QUEUED runs with `SELECT … FOR UPDATE SKIP LOCKED`
-(ordered by queue_timestamp, i.e. priority then age), moves them to DEQUEUED with one
-UPDATE and creates their Attempt rows with one INSERT. Concurrent workers skip each
+(ordered by queue_timestamp, i.e. priority then age), starts them with one UPDATE
+(QUEUED → DEQUEUED → EXECUTING: both events are recorded, the attempt process gets the
+run right after commit) and creates their Attempt rows with one INSERT. Concurrent workers skip each
 other's locked rows, so a run is claimed exactly once. On SQLite the IMMEDIATE
 transaction already serializes writers, which makes the same code atomic.
 
@@ -21,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -37,7 +38,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from runs.lifecycle import record_events
+from runs.engine import pgsql
+from runs.lifecycle import check_allowed, record_events
 from runs.models import Attempt, Deployment, Queue, Run, RunEvent, RunEventKind
 from runs.statuses import RunStatus
 
@@ -131,18 +133,12 @@ class ClaimRules:
         return allowed
 
 
-def claim_runs(
-    worker_id: str,
-    environment_ids: list[int],
-    task_ids: list[str],
-    limit: int,
-    rules: ClaimRules,
-) -> list[ClaimedRun]:
-    """Claim up to `limit` runs for `worker_id`: DEQUEUED, attempt created."""
-    if limit <= 0 or not task_ids or not environment_ids:
-        return []
-    now = timezone.now()
-    base = (
+def claimable(
+    environment_ids: list[int], task_ids: list[str], rules: ClaimRules, now: datetime
+):
+    """Queued runs this worker may start: its environments and tasks, not past their
+    TTL, not locked to a version with other code."""
+    return (
         Run.objects.filter(
             status=RunStatus.QUEUED,
             environment_id__in=environment_ids,
@@ -151,17 +147,59 @@ def claim_runs(
         .filter(Q(ttl_expires_at__isnull=True) | Q(ttl_expires_at__gt=now))
         .filter(rules.version_filter())
     )
-    if not base.exists():  # idle: no locks (on SQLite: no write transaction)
+
+
+def anything_to_claim(
+    environment_ids: list[int], task_ids: list[str], rules: ClaimRules
+) -> bool:
+    """A cheap, lock-free look (on SQLite: no write transaction) before claiming."""
+    if not task_ids or not environment_ids:
+        return False
+    return claimable(environment_ids, task_ids, rules, timezone.now()).exists()
+
+
+def claim_runs(
+    worker_id: str,
+    environment_ids: list[int],
+    task_ids: list[str],
+    limit: int,
+    rules: ClaimRules,
+) -> list[ClaimedRun]:
+    """Claim up to `limit` runs for `worker_id` and start them: QUEUED → DEQUEUED →
+    EXECUTING in one transaction (both events are recorded), attempts created."""
+    if limit <= 0 or not task_ids or not environment_ids:
         return []
-    with transaction.atomic():
-        ids = _claim_unlimited(base, limit)
-        for env_id, name in rules.limited_queues:
-            if len(ids) >= limit:
-                break
-            ids += _claim_limited(base, env_id, name, limit - len(ids))
-        if not ids:
-            return []
-        return _dequeue(ids, worker_id, rules.deployments, now)
+    now = timezone.now()
+    postgres = connection.vendor == "postgresql"
+    claimed: list[dict] = []
+    ids: list[int] = []
+    # No savepoint: the worker calls this inside its own transaction.
+    with transaction.atomic(savepoint=False):
+        if postgres:
+            claimed = pgsql.start(
+                worker_id,
+                rules.deployments,
+                now,
+                limit=limit,
+                environment_ids=environment_ids,
+                task_ids=task_ids,
+                compatible_versions=rules.compatible_versions,
+            )
+        else:
+            ids = _claim_unlimited(
+                claimable(environment_ids, task_ids, rules, now), limit
+            )
+        if rules.limited_queues and len(claimed) + len(ids) < limit:
+            base = claimable(environment_ids, task_ids, rules, now)
+            for env_id, name in rules.limited_queues:
+                want = limit - len(claimed) - len(ids)
+                if want <= 0:
+                    break
+                ids += _claim_limited(base, env_id, name, want)
+        if ids:
+            start = pgsql.start if postgres else _orm_start
+            claimed += start(worker_id, rules.deployments, now, ids=ids)
+    return [ClaimedRun(**c) for c in claimed]
 
 
 def _claim_unlimited(base, limit: int) -> list[int]:
@@ -215,15 +253,19 @@ def _claim_limited(base, env_id: int, name: str, want: int) -> list[int]:
     return picked
 
 
-def _dequeue(
-    ids: list[int],
+def _orm_start(
     worker_id: str,
     deployments: dict[int, tuple[int, str]],
     now: datetime,
-) -> list[ClaimedRun]:
+    *,
+    ids: list[int],
+) -> list[dict]:
+    """Start locked queued runs (the ORM form of pgsql.start)."""
+    check_allowed(RunStatus.DEQUEUED, [RunStatus.QUEUED])
+    check_allowed(RunStatus.EXECUTING, [RunStatus.DEQUEUED])
     Run.objects.filter(pk__in=ids).update(
         **_stamp_versions(deployments),
-        status=RunStatus.DEQUEUED,
+        status=RunStatus.EXECUTING,
         attempt_count=F("attempt_count") + 1,
         started_at=Coalesce(F("started_at"), Value(now)),
         worker_id=worker_id,
@@ -250,17 +292,24 @@ def _dequeue(
                 run_id=c["pk"],
                 environment_id=c["environment_id"],
                 kind=RunEventKind.STATUS,
-                status=RunStatus.DEQUEUED,
-                message=f"Attempt {c['attempt']} dequeued by {worker_id}",
+                status=status,
+                message=message.format(attempt=c["attempt"], worker=worker_id),
                 created_at=now,
             )
             for c in claimed
+            for status, message in STARTED
         ]
     )
     return [
-        ClaimedRun(**c, attempt_id=attempt.pk)
+        {**c, "attempt_id": attempt.pk}
         for c, attempt in zip(claimed, attempts, strict=True)
     ]
+
+
+STARTED = (
+    (RunStatus.DEQUEUED, "Attempt {attempt} dequeued by {worker}"),
+    (RunStatus.EXECUTING, "Attempt {attempt} started"),
+)
 
 
 def _stamp_versions(deployments: dict[int, tuple[int, str]]) -> dict:

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from runs.engine import pgsql
 from runs.lifecycle import queue_runs, transition, transition_many
 from runs.models import Attempt, AttemptStatus, Run
 from runs.statuses import HOLDING, RunStatus
@@ -59,7 +60,7 @@ def write(outcomes: list[Outcome]) -> None:
     """Apply outcomes in order, all or nothing (safe to retry after a DatabaseError)."""
     if not outcomes:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         completed = [o.result for o in outcomes if o.status == RunStatus.COMPLETED]
         complete(completed)
         for outcome in outcomes:
@@ -79,12 +80,16 @@ def held_by(result: Finished) -> Q:
 
 
 def complete(results: list[Finished]) -> list[int]:
-    """Write a set of successful attempts: one locking SELECT, two UPDATEs, one INSERT."""
+    """Write a set of successful attempts: one locking SELECT, two UPDATEs, one INSERT
+    (on PostgreSQL one statement, see pgsql.complete). Returns the ids completed."""
     if not results:
         return []
     now = timezone.now()
+    workers = {r.worker_id for r in results}
+    if connection.vendor == "postgresql" and len(workers) == 1:
+        return pgsql.complete(results, workers.pop(), now)
     by_id = {r.run_id: r for r in results}
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         moved = transition_many(
             by_id,
             RunStatus.COMPLETED,

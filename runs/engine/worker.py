@@ -23,22 +23,26 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, connection
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from realtime.publish import subscribe, unsubscribe
 from runs import packets, sdk
 from runs.deployments import register_tasks, task_set_hash
 from runs.engine import outcomes, requests, retention, scheduler
-from runs.engine.claims import ClaimedRun, ClaimRules, claim_runs
+from runs.engine.claims import (
+    ClaimedRun,
+    ClaimRules,
+    anything_to_claim,
+    claim_runs,
+)
 from runs.engine.lease import Lease
 from runs.engine.outcomes import REQUEUE, Finished, Outcome
 from runs.engine.pool import Executor, Pool
 from runs.engine.registry import discover_tasks, task_modules
 from runs.engine.wakeup import QueueListener, Wakeup, connect_listener
 from runs.errors import RunError
-from runs.lifecycle import transition, transition_many
+from runs.lifecycle import transition
 from runs.models import Environment, Packet, Run
 from runs.statuses import FINISHED, HOLDING, RunStatus
 
@@ -122,12 +126,15 @@ class Worker:
             0.0,
         )
         self._poked = True
+        self._claimed_full = False
+        self._thread_id = 0
         self._db_down_since: float | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
     def run(self) -> None:
         """Run until `stop()` is called (from another thread or a signal handler)."""
+        self._thread_id = threading.get_ident()
         self.setup()
         try:
             while not self._should_exit():
@@ -216,7 +223,9 @@ class Worker:
             self.environments[env.pk] = env.slug
 
     def _on_local_change(self, event) -> None:
-        if event["kind"] == "status":
+        # A run changed by another thread of this process (serve's web server, a
+        # demo feed) may be claimable now; the worker's own changes are not news.
+        if event["kind"] == "status" and threading.get_ident() != self._thread_id:
             self.wakeup.set()
 
     # --- the loop --------------------------------------------------------------------
@@ -257,9 +266,8 @@ class Worker:
     def step(self) -> None:
         self._read_ready(timeout=self._timeout())
         self._process_inbox()
-        self._write_outcomes()
+        self._write_and_claim()
         self._periodic()
-        self._claim()
 
     def _read_ready(self, timeout: float) -> None:
         """Wait for messages or wake-ups and read them into memory (no database)."""
@@ -333,49 +341,50 @@ class Worker:
 
     # --- claiming and dispatch ---------------------------------------------------------
 
-    def _claim(self) -> None:
+    def _write_and_claim(self) -> None:
+        """Write finished attempts and claim runs for the free slots in one
+        transaction (one commit per pass of the loop), then start the claimed runs."""
+        pending = list(self.outcomes)
+        want = self._slots_to_fill()
+        if not pending and not want:
+            return
+        at = time.monotonic()
+        with transaction.atomic():
+            outcomes.write(pending)
+            claimed = claim_runs(
+                self.worker_id,
+                list(self.environments),
+                list(self.tasks),
+                want,
+                self.rules,
+            )
+        del self.outcomes[: len(pending)]
+        self._claimed_full = bool(want) and len(claimed) == want
+        if self._claimed_full:
+            self._poked = True  # there may be more: claim again as soon as a slot frees
+        if claimed:
+            self.lease.claimed(at)
+        for claim in claimed:
+            self._dispatch(claim)
+
+    def _slots_to_fill(self) -> int:
+        """How many runs to claim now: the free slots, when poked (a run was queued,
+        a slot freed) or the poll is due, and there is something to claim (on SQLite
+        a lock-free look first, so an idle worker takes no write lock)."""
         now = time.monotonic()
         free = self._free_slots()
         if self.draining or free <= 0 or not (self._poked or now >= self._due["poll"]):
-            return
+            return 0
         self._poked = False
         self._due["poll"] = now + self._poll_interval()
-        claimed = claim_runs(
-            self.worker_id, list(self.environments), list(self.tasks), free, self.rules
-        )
-        if not claimed:
-            return
-        self.lease.claimed(now)
-        if len(claimed) == free:
-            self._poked = True  # there may be more: claim again as soon as a slot frees
-        started = set(
-            transition_many(
-                [c.pk for c in claimed],
-                RunStatus.EXECUTING,
-                allowed_from=[RunStatus.DEQUEUED],
-                where=Q(worker_id=self.worker_id),
-                message="Attempt started",
-                heartbeat_at=timezone.now(),
-            )
-        )
-        for claim in claimed:
-            if claim.pk in started:
-                self._dispatch(claim)
-            else:  # canceled between the claim and the start
-                self.outcomes.append(
-                    Outcome(self._not_started(claim), RunStatus.CANCELED)
-                )
-
-    def _not_started(self, claim: ClaimedRun) -> Finished:
-        return Finished(
-            claim.pk,
-            claim.attempt_id,
-            claim.attempt,
-            claim.max_attempts,
-            claim.duration_ms,
-            self.worker_id,
-            claim.priority_ms,
-        )
+        # On PostgreSQL an empty claim costs about what the look would: just claim.
+        if (
+            settings.IS_POSTGRES
+            or self._claimed_full
+            or anything_to_claim(list(self.environments), list(self.tasks), self.rules)
+        ):
+            return free
+        return 0
 
     def _dispatch(self, claim: ClaimedRun) -> None:
         executor = self.pool.take()
@@ -567,9 +576,9 @@ class Worker:
         )
 
     def _write_outcomes(self) -> None:
-        if self.outcomes:
-            outcomes.write(self.outcomes)
-            self.outcomes = []
+        pending = list(self.outcomes)
+        outcomes.write(pending)
+        del self.outcomes[: len(pending)]
 
     # --- watching active attempts -------------------------------------------------------
 

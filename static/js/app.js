@@ -288,7 +288,8 @@
   const DEFAULTS = { size: "25", period: "7d" };
   // Keep shared links short: drop empty and default values from the filter form's query.
   document.addEventListener("htmx:configRequest", function (event) {
-    if (!event.detail.elt.matches || !event.detail.elt.matches("#run-filters")) return;
+    const elt = event.detail.elt;
+    if (!elt.matches || !(elt.matches("#run-filters") || (elt.form && elt.form.id === "run-filters"))) return;
     const data = event.detail.formData;
     Array.from(new Set(data.keys())).forEach(function (key) {
       const values = data.getAll(key).filter(function (v) { return String(v).trim() !== ""; });
@@ -388,6 +389,22 @@
   document.addEventListener("htmx:oobAfterSwap", function () {
     const wrap = document.querySelector(".events-wrap");
     if (wrap && wrap.dataset.atBottom) wrap.scrollTop = wrap.scrollHeight;
+  });
+
+  // "Runs" in a run page's breadcrumb goes back to the list as it was filtered.
+  function rememberList() {
+    if (document.getElementById("run-filters") && /\/runs\/$/.test(location.pathname)) {
+      try { sessionStorage.setItem("runwatch.list:" + location.pathname, location.pathname + location.search); } catch (e) { /* private mode */ }
+    }
+  }
+  document.addEventListener("htmx:pushedIntoHistory", rememberList);
+  document.addEventListener("DOMContentLoaded", function () {
+    rememberList();
+    document.querySelectorAll("a[data-back-to-list]").forEach(function (link) {
+      let saved = null;
+      try { saved = sessionStorage.getItem("runwatch.list:" + new URL(link.href).pathname); } catch (e) { /* private mode */ }
+      if (saved) link.href = saved;
+    });
   });
 
   // --- live feed indicator and snapshot refresh ---------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import URLPattern, get_resolver
@@ -82,3 +84,32 @@ def test_docs_page_escapes_text_and_shows_backticks_as_code():
         inline_code("use `x-trigger-jwt` <b>")
         == "use <code>x-trigger-jwt</code> &lt;b&gt;"
     )
+
+
+def test_every_reference_in_the_document_resolves():
+    spec = Client().get("/api/openapi.json").json()
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert refs
+    for ref in refs:
+        _, section, kind, name = ref.split("/")
+        assert (section, kind) == ("components", "schemas")
+        assert name in spec["components"]["schemas"], ref
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            assert method in {"get", "post", "put"}
+            params = {
+                p["name"] for p in operation.get("parameters", []) if p["in"] == "path"
+            }
+            assert params == set(re.findall(r"{(\w+)}", path)), path

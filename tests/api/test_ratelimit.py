@@ -40,3 +40,22 @@ def test_redis_bucket_is_shared_by_every_process():
     assert results == [True, True, True, True, False, False]
     limited = first.take(key, capacity=4, rate=0.01)
     assert limited.remaining == 0 and limited.reset_ms > time.time() * 1000 + 50_000
+
+
+def test_an_unreachable_limiter_lets_requests_through(monkeypatch, settings):
+    from runs.api import ratelimit
+
+    class Down:
+        def take(self, *args):
+            raise ConnectionError("redis is down")
+
+    settings.RUNWATCH_API_RATE_LIMIT = 5
+    monkeypatch.setattr(ratelimit, "_buckets", Down())
+    assert ratelimit.take("k") is None
+
+
+def test_limit_zero_turns_rate_limiting_off(settings):
+    from runs.api import ratelimit
+
+    settings.RUNWATCH_API_RATE_LIMIT = 0
+    assert ratelimit.take("k") is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from realtime.routing import websocket_urlpatterns
 from runs.models import BulkAction, BulkActionStatus, Queue, Run
 from runs.statuses import RunStatus
 from runs.triggering import BatchItem, TriggerOptions, batch_trigger, trigger
@@ -14,9 +13,6 @@ from tests.conftest import sign_in, wait_until
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 STORM = 300
-BULK_PAGES_ARE_LIVE = any(
-    "bulk-actions" in str(route.pattern) for route in websocket_urlpatterns
-)
 
 
 def _storm(dev) -> Run:
@@ -90,10 +86,6 @@ def test_a_bulk_cancel_turns_the_listed_runs_canceled_without_a_reload(
     assert canceled.count() == STORM
 
 
-@pytest.mark.skipif(
-    not BULK_PAGES_ARE_LIVE,
-    reason="the live feed does not serve bulk action pages yet (realtime issue 6)",
-)
 def test_the_bulk_action_page_shows_progress_live_up_to_100_percent(
     live_url, page, alice, dev, start_worker, deploy
 ):

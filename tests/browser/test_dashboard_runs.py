@@ -129,13 +129,16 @@ def test_pagination_forward_and_back(live_url, page, alice, dev, make_run):
 def test_open_a_run_from_the_list(live_url, page, alice, dev, make_run):
     run = make_run(dev, task="email", payload={"to": "ada@example.com"}, tags=["vip"])
     sign_in(page, live_url, "alice", "alice-password")
-    page.goto(f"{live_url}/env/dev/runs/")
+    page.goto(f"{live_url}/env/dev/runs/?tag=vip")
     page.click(f"#run-{run.friendly_id} a.run-link")
     page.wait_for_url(f"**/env/dev/runs/{run.friendly_id}/")
     header = page.inner_text("#run-header")
     assert run.friendly_id in header and "email" in header and "Queued" in header
     assert "ada@example.com" in page.inner_text("#payload-code")
     assert "Run triggered" in page.inner_text("#run-events")
+    # The breadcrumb goes back to the list as it was filtered.
+    page.click("a[data-back-to-list]")
+    page.wait_for_url("**/env/dev/runs/?tag=vip")
 
 
 def test_replay_with_an_edited_payload(live_url, page, alice, dev, make_run):

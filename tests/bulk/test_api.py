@@ -254,3 +254,16 @@ def test_the_openapi_document_describes_the_bulk_endpoints(client):
     assert "/api/v1/bulk-actions/{bulkActionId}/abort" in spec["paths"]
     schema = spec["components"]["schemas"]["BulkAction"]
     assert schema["properties"]["status"]["enum"] == ["PENDING", "COMPLETED", "ABORTED"]
+
+
+def test_too_many_bulk_actions_at_once_is_429_without_retry(
+    api, dev, runs_in, monkeypatch
+):
+    monkeypatch.setattr(bulk, "MAX_ACTIVE", 1)
+    runs_in(dev, "QUEUED", 1)
+    body = {"action": "replay", "filter": {"taskIdentifier": "task-a"}}
+    assert api.post(BULK, body).status_code == 202
+    refused = api.post(BULK, body)
+    assert refused.status_code == 429
+    assert refused["x-should-retry"] == "false"
+    assert "only run 1 bulk actions at a time" in refused.json()["error"]

@@ -333,3 +333,35 @@ def test_the_summary_and_items_resync_on_their_own(signed_in, dev, runs_in):
     assert items.content.decode().lstrip().startswith('<section id="bulk-items"')
     bad = signed_in.get(f"/env/dev/bulk-actions/{action.friendly_id}/?after=garbage")
     assert bad.status_code == 200 and "Invalid cursor" in bad.content.decode()
+
+
+def test_the_bulk_action_page_has_constant_queries(signed_in, dev, runs_in):
+    def queries(count: int, task: str) -> int:
+        runs_in(dev, "FAILED", count, task=task)
+        action = process_all(
+            bulk.create_bulk_action(
+                bulk.target_from_filter(dev, {"task": task}), "replay"
+            )
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            response = signed_in.get(f"/env/dev/bulk-actions/{action.friendly_id}/")
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    assert queries(2, "task-few") == queries(20, "task-many")
+
+
+def test_view_runs_lists_the_runs_a_bulk_action_touched(signed_in, dev, runs_in):
+    touched = runs_in(dev, "QUEUED", 2)
+    other = runs_in(dev, "QUEUED", 1, task="task-b")[0]
+    action = process_all(
+        bulk.create_bulk_action(
+            bulk.target_from_filter(dev, {"task": "task-a"}), "cancel"
+        )
+    )
+    body = signed_in.get(
+        f"/env/dev/runs/?bulk_action={action.friendly_id}&period=all"
+    ).content.decode()
+    for run in touched:
+        assert f'id="run-{run.friendly_id}"' in body
+    assert f'id="run-{other.friendly_id}"' not in body

@@ -441,13 +441,21 @@ def test_a_failing_bulk_action_records_its_error_and_others_go_on(
     def crash(*args, **kwargs):
         raise Crash("database said no")
 
-    monkeypatch.setattr(bulk, "cancel_runs", crash)
-    assert bulk.run_pending_bulk_actions(budget=0.2) == 1
+    monkeypatch.setattr(bulk, "_failing", {})
+    with monkeypatch.context() as broken_database:
+        broken_database.setattr(bulk, "cancel_runs", crash)
+        assert bulk.run_pending_bulk_actions(budget=0.2) == 1
     broken.refresh_from_db()
     fine.refresh_from_db()
     assert broken.status == BulkActionStatus.PENDING
     assert broken.last_error == "Crash: database said no"
     assert fine.status == BulkActionStatus.COMPLETED
+    # It is left alone for a while, then tried again (and succeeds, now).
+    assert bulk.run_pending_bulk_actions(budget=0.2) == 0
+    bulk._failing.clear()
+    assert bulk.run_pending_bulk_actions(budget=0.2) == 1
+    broken.refresh_from_db()
+    assert (broken.status, broken.last_error) == (BulkActionStatus.COMPLETED, "")
 
 
 def test_the_filter_is_described_in_words(dev):
@@ -464,7 +472,7 @@ def test_the_filter_is_described_in_words(dev):
         now=timezone.now() + timedelta(days=3650),
     )
     assert target.describe() == (
-        "Status is Queued or any finished status · Task is send-email · Tagged eu · "
+        "Status is Queued or Any finished · Task is send-email · Tagged eu · "
         "No test runs · Created 2026-11-25 09:00:00 → 2026-11-25 12:00:00 UTC"
     )
 
@@ -489,9 +497,18 @@ def test_lanes_are_worked_on_by_threads_at_once_and_finish_together(
     dev, runs_in, monkeypatch
 ):
     monkeypatch.setattr(bulk, "CANCEL_CHUNK", 3)
+    monkeypatch.setattr(bulk, "LANE_MIN_RUNS", 10)
     runs = runs_in(dev, "QUEUED", 20)
     action = bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
-    assert action.lanes.count() == bulk.LANES == 2
+    first, second = action.lanes.all()
+    assert bulk.LANES == 2
+    # contiguous halves of the keyset order: the first ends where the second starts
+    assert (first.after_id, second.until_id) == (None, None)
+    assert (first.until_id, first.until_created) == (
+        second.after_id,
+        second.after_created,
+    )
+    assert first.until_id == runs[9].pk
 
     seen_threads = set()
     real_cancel = bulk._cancel
@@ -539,3 +556,23 @@ def _abort_in_own_connection(action) -> None:
         assert bulk.abort_bulk_action(action, via="api")
     finally:
         connection.close()
+
+
+def test_an_environment_runs_a_bounded_number_of_bulk_actions_at_once(
+    dev, prod, runs_in, monkeypatch
+):
+    monkeypatch.setattr(bulk, "MAX_ACTIVE", 2)
+    runs_in(dev, "QUEUED", 1)
+    runs_in(prod, "QUEUED", 1)
+    first = bulk.create_bulk_action(_filter(dev, task="task-a"), "replay")
+    bulk.create_bulk_action(_filter(dev, task="task-a"), "replay")
+    with pytest.raises(bulk.TooManyActive, match="only run 2 bulk actions at a time"):
+        bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
+    bulk.create_bulk_action(_filter(prod, task="task-a"), "cancel")  # per environment
+    bulk.abort_bulk_action(first)
+    bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
+
+
+def test_a_status_group_is_described_as_the_group(dev):
+    target = bulk.target_from_filter(dev, {"status": "failed", "period": "1h"})
+    assert target.describe().startswith("Status is Any failed · ")

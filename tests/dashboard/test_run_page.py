@@ -219,3 +219,32 @@ def test_replays_in_the_related_fragment_come_from_the_service(dev, make_run):
     new = replay(run, ReplayOverrides(payload={"n": 2}))
     html = render_run_fragments(Run.objects.get(pk=run.pk))
     assert new.friendly_id in html
+
+
+def test_earlier_events_load_page_by_page(signed_in, dev, make_run, monkeypatch):
+    import dashboard.presenters as presenters
+
+    monkeypatch.setattr(presenters, "EVENT_LIMIT", 3)
+    run = make_run(dev)  # "Run triggered" is the first event
+    logs = [
+        record_event(run.pk, dev.pk, RunEventKind.LOG, message=f"line {i}")
+        for i in range(6)
+    ]
+    body = page(signed_in, run)
+    assert "line 5" in body and "line 3" in body and "line 2" not in body
+    assert f"events?before={logs[3].pk}" in body
+    earlier = signed_in.get(
+        f"/env/dev/runs/{run.friendly_id}/events?before={logs[3].pk}",
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert earlier.lstrip().startswith(f'<tr id="event-{logs[0].pk}"')
+    assert "line 2" in earlier and "line 3" not in earlier
+    assert f"events?before={logs[0].pk}" in earlier and 'hx-swap-oob="true"' in earlier
+    first = signed_in.get(
+        f"/env/dev/runs/{run.friendly_id}/events?before={logs[0].pk}"
+    ).content.decode()
+    assert "Run triggered" in first and "Load earlier events" not in first
+    assert (
+        signed_in.get(f"/env/dev/runs/{run.friendly_id}/events?before=x").status_code
+        == 400
+    )

@@ -162,6 +162,10 @@ def test_created_period_and_range(signed_in, dev, make_run):
         ("machine=huge", "Invalid machine values: huge"),
         ("from=2025-02-01&to=2025-01-01", "before its start"),
         ("after=not-a-cursor!", "Invalid cursor"),
+        ("tag=a%00b", "Null characters are not allowed"),
+        ("task=%00", "Null characters are not allowed"),
+        ("search=%00", "Null characters are not allowed"),
+        ("from=99999999999999999999", "Invalid date"),
         ("before=eyJjIjoiYSJ9", "Invalid cursor"),
     ],
 )
@@ -281,3 +285,10 @@ def test_the_actions_area_renders_the_bulk_actions_slot(
     ]
     body = signed_in.get("/env/dev/runs/").content.decode()
     assert '<button id="bulk-button">Bulk action dev</button>' in body
+
+
+def test_status_chips_use_labels(signed_in, dev):
+    body = signed_in.get(
+        "/env/dev/runs/?status=failed&status=TIMED_OUT"
+    ).content.decode()
+    assert '<span class="filter-chip-value">Any failed, Timed out</span>' in body

@@ -173,7 +173,7 @@ def test_tasks_page_counts_runs_of_the_last_day_by_status(
     row = row[: row.index("</tr>")]
     assert "Completed <b>1</b>" in row and "Queued <b>1</b>" in row
     assert ">2</a>" in row  # runs in 24 h
-    assert "/env/dev/test/?task=email" in row
+    assert "/env/dev/test/tasks/email/" in row
     assert "task=email&amp;status=COMPLETED&amp;period=1d" in row
     report = body[body.index('id="task-report"') :]
     assert "No runs" in report[: report.index("</tr>")]

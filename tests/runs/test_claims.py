@@ -47,16 +47,21 @@ def test_claims_follow_priority_then_age(dev, deployed):
 
 
 @pytest.mark.django_db
-def test_a_claim_dequeues_stamps_the_version_and_opens_an_attempt(dev, deployed):
+def test_a_claim_starts_the_run_stamps_the_version_and_opens_an_attempt(dev, deployed):
     run, _ = trigger(dev, "a", {"x": 1}, TriggerOptions(ttl="1h"))
     [claimed] = claim(dev)
     run.refresh_from_db()
-    assert (run.status, run.worker_id, run.attempt_count) == (S.DEQUEUED, "w1", 1)
+    assert (run.status, run.worker_id, run.attempt_count) == (S.EXECUTING, "w1", 1)
     assert (run.version, run.deployment_id) == (deployed.version, deployed.pk)
     assert run.ttl_expires_at is None  # a retry is not expired by the first TTL
     assert claimed.attempt == 1 and claimed.payload == '{"x":1}'
     assert Attempt.objects.get(pk=claimed.attempt_id).run_id == run.pk
-    assert RunEvent.objects.filter(run=run, status=S.DEQUEUED).count() == 1
+    history = RunEvent.objects.filter(run=run).order_by("id")
+    assert list(history.values_list("status", flat=True)) == [
+        S.QUEUED,
+        S.DEQUEUED,
+        S.EXECUTING,
+    ]
     assert claim(dev) == []
 
 
@@ -182,11 +187,11 @@ def test_expiry_racing_dequeue_has_exactly_one_winner(dev, deployed):
     for t in threads:
         t.join(30)
     statuses = dict(Run.objects.values_list("pk", "status"))
-    assert set(statuses.values()) == {S.DEQUEUED, S.EXPIRED}
+    assert set(statuses.values()) == {S.EXECUTING, S.EXPIRED}
     for run in runs:
         moves = list(
             RunEvent.objects.filter(
-                run=run, status__in=[S.DEQUEUED, S.EXPIRED]
+                run=run, status__in=[S.EXECUTING, S.EXPIRED]
             ).values_list("status", flat=True)
         )
         assert moves == [statuses[run.pk]], (run.pk, moves)

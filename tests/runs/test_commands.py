@@ -70,3 +70,42 @@ def test_apikey_regenerates_and_finds_preview_branches(envs):
 def test_apikey_for_an_unknown_environment_is_an_error(envs):
     with pytest.raises(CommandError, match="No environment 'qa'"):
         run_command("apikey", "qa")
+
+
+def test_demo_triggers_varied_runs_and_warns_without_a_demo_worker(dev):
+    err = io.StringIO()
+    call_command(
+        "demo",
+        "--count",
+        "12",
+        "--rate",
+        "1000",
+        "--seed",
+        "3",
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert "No worker has registered the demo tasks" in err.getvalue()
+    runs = Run.objects.filter(environment=dev)
+    assert runs.count() >= 12
+    assert runs.values("task_identifier").distinct().count() >= 3
+    assert set(runs.values_list("status", flat=True)) == {"PENDING_VERSION"}
+
+
+def test_demo_tasks_once_registered_queue_the_demo_traffic(dev):
+    from runs.demo.traffic import demo_tasks_deployed, seed_first_start
+    from runs.deployments import register_tasks
+    from runs.engine.registry import discover_tasks
+
+    tasks = discover_tasks(["runs.demo.tasks"])
+    register_tasks(
+        dev,
+        [t.spec for t in tasks.values() if t.function.__module__ == "runs.demo.tasks"],
+    )
+    assert demo_tasks_deployed(dev)
+    assert seed_first_start(dev) > 0 and seed_first_start(dev) == 0  # only once
+    call_command("demo", "--count", "6", "--rate", "1000", stdout=io.StringIO())
+    fresh = Run.objects.filter(environment=dev, attempt_count=0).exclude(
+        status__in=FINISHED
+    )
+    assert fresh.exists() and not fresh.filter(status="PENDING_VERSION").exists()
