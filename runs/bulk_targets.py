@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from runs.errors import InvalidInput
-from runs.filters import RunFilter
+from runs.filters import RunFilter, status_label
 from runs.models import (
     BulkAction,
     BulkActionItem,
@@ -19,7 +19,6 @@ from runs.models import (
     Environment,
     Run,
 )
-from runs.statuses import GROUPS, RunStatus
 
 MAX_RUN_IDS = 500  # per hand selection (Trigger.dev: 500 over the API, 250 by hand)
 # RunFilter fields that make the time window, frozen into absolute from/to.
@@ -139,7 +138,7 @@ def describe_filter(data: dict) -> str:
     Created 2026-11-25 09:00:00 → 2026-11-25 12:45:10 UTC"."""
     parts: list[str] = []
     if data.get("status"):
-        parts.append("Status is " + " or ".join(_status_words(data["status"])))
+        parts.append("Status is " + " or ".join(map(status_label, data["status"])))
     for name, label in (
         ("task", "Task"),
         ("version", "Version"),
@@ -176,19 +175,6 @@ def describe_filter(data: dict) -> str:
         parts.append("Test runs only" if data["is_test"] == "true" else "No test runs")
     parts.append(_window_words(data.get("from"), data.get("to")))
     return " · ".join(parts)
-
-
-def _status_words(names: list[str]) -> list[str]:
-    # The same precedence as statuses.parse_status_names: a status, then a group.
-    words = []
-    for name in names:
-        if name.upper() in RunStatus.values:
-            words.append(RunStatus(name.upper()).label)
-        elif name.lower() in GROUPS:
-            words.append(f"any {name.lower()} status")
-        else:
-            words.append(name)
-    return words
 
 
 def _window_words(start: str | None, end: str | None) -> str:

@@ -11,6 +11,16 @@ from runs.models import Environment
 from runs.triggering import TriggerOptions, trigger
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """The default PBKDF2 hasher costs about a second per persona on a small machine.
+    Set once for the session, before the live server forks, so that browser tests
+    sign in against the same hasher."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def envs(db) -> dict[str, Environment]:
     return {env.slug: env for env in ensure_default_environments()}

@@ -54,12 +54,6 @@ def prod_api(prod):
     return ApiClient(prod.api_key)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The personas' default hasher costs a second per test; these tests never need it."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def signed_in(client, alice):
     client.force_login(alice)

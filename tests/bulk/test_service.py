@@ -472,7 +472,7 @@ def test_the_filter_is_described_in_words(dev):
         now=timezone.now() + timedelta(days=3650),
     )
     assert target.describe() == (
-        "Status is Queued or any finished status · Task is send-email · Tagged eu · "
+        "Status is Queued or Any finished · Task is send-email · Tagged eu · "
         "No test runs · Created 2026-11-25 09:00:00 → 2026-11-25 12:00:00 UTC"
     )
 
@@ -571,3 +571,8 @@ def test_an_environment_runs_a_bounded_number_of_bulk_actions_at_once(
     bulk.create_bulk_action(_filter(prod, task="task-a"), "cancel")  # per environment
     bulk.abort_bulk_action(first)
     bulk.create_bulk_action(_filter(dev, task="task-a"), "cancel")
+
+
+def test_a_status_group_is_described_as_the_group(dev):
+    target = bulk.target_from_filter(dev, {"status": "failed", "period": "1h"})
+    assert target.describe().startswith("Status is Any failed · ")

@@ -5,13 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The personas' passwords are hashed with PBKDF2 (~0.5 s each) by default; these tests
-    sign in with force_login, so a fast hasher keeps the file quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def adder(dev, deploy):
     """dev's current deployment with the tasks "add" and "noop"."""
