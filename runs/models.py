@@ -446,6 +446,13 @@ class Run(models.Model):
                 condition=Q(status="QUEUED"),
                 name="run_claimable",
             ),
+            # an environment with a paused or limited queue: its other queues' heads
+            # (so the claim never walks a paused queue's runs), a limited queue's
+            models.Index(
+                fields=["environment", "queue", "queue_timestamp", "id"],
+                condition=Q(status="QUEUED"),
+                name="run_claimable_queue",
+            ),
             # the scheduler's sweeps
             models.Index(
                 fields=["delay_until"],

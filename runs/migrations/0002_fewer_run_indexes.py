@@ -7,6 +7,9 @@ indexes, run_env_is_test becomes partial (WHERE is_test), the unused
 lower(idempotency_key_user) index goes, and so do runs_runevent's run_id index
 (runevent_run leads with it) and its unused environment_id index.
 
+One index is added: run_claimable_queue, each queue's queued runs in claim order,
+so that the worker's claim skips a paused queue instead of walking its runs.
+
 The foreign keys themselves are kept as they are: only their indexes are dropped
 (AlterField would drop and re-add, i.e. re-validate, each constraint)."""
 
@@ -190,6 +193,14 @@ class Migration(migrations.Migration):
                 condition=models.Q(("new_run__isnull", False)),
                 fields=["new_run"],
                 name="bulkitem_new_run",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="run",
+            index=models.Index(
+                condition=models.Q(("status", "QUEUED")),
+                fields=["environment", "queue", "queue_timestamp", "id"],
+                name="run_claimable_queue",
             ),
         ),
         migrations.AddIndex(
