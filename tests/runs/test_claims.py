@@ -84,7 +84,6 @@ def test_paused_queues_are_skipped_until_resumed(dev, deployed):
     assert [c.pk for c in claim(dev)] == [run.pk]
 
 
-
 @pytest.mark.django_db
 def test_open_queues_are_claimed_in_order_past_a_paused_one(dev, deployed):
     """With a paused queue in the environment, the other queues' heads are merged
@@ -105,6 +104,7 @@ def test_open_queues_are_claimed_in_order_past_a_paused_one(dev, deployed):
     assert [c.pk for c in claim(dev)] == [x_new.pk]
     Queue.objects.filter(environment=dev, name="held").update(paused=False)
     assert [c.pk for c in claim(dev)] == [r.pk for r in reversed(held)]
+
 
 @pytest.mark.django_db
 def test_a_queue_limit_counts_running_runs_per_concurrency_key(dev):
