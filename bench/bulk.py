@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,76 @@ def start_worker() -> subprocess.Popen:
     return proc
 
 
+class CpuMeter:
+    """CPU seconds used by the worker process and by this database's PostgreSQL
+    processes (its backends, autovacuum) while a measurement runs: the
+    load-independent cost. Backends come and go (a lane thread's connection lasts one
+    scheduler pass), so /proc is sampled every 20 ms and each process's last reading
+    kept; what a backend used after its last sample is missed."""
+
+    def __init__(self, worker_pid: int, database: str):
+        self.worker_pid = worker_pid
+        self.marker = f" {database} "
+        self.seen: dict[int, float] = {}
+        self.start: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _pids(self) -> list[int]:
+        pids = [self.worker_pid]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                    title = cmd.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres:") and self.marker in title + " ":
+                pids.append(int(entry))
+        return pids
+
+    def _read(self) -> None:
+        for pid in self._pids():
+            cpu = self._cpu(pid)
+            if cpu is not None:
+                self.start.setdefault(pid, cpu)
+                self.seen[pid] = cpu
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.02):
+            self._read()
+
+    def __enter__(self):
+        self._read()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self._read()
+
+    def worker(self) -> float:
+        return self.seen[self.worker_pid] - self.start[self.worker_pid]
+
+    def database(self) -> float:
+        return sum(
+            cpu - self.start[pid]
+            for pid, cpu in self.seen.items()
+            if pid != self.worker_pid
+        )
+
+
 @dataclass
 class Timing:
     submit: float  # create_bulk_action returned (counting included)
@@ -158,7 +229,7 @@ def end_to_end(target: bulk.BulkTarget, action: str) -> tuple[Timing, BulkAction
     return Timing(submitted, first or total, total), created
 
 
-def report(label: str, timing: Timing, action: BulkAction) -> None:
+def report(label: str, timing: Timing, action: BulkAction, cpu: CpuMeter) -> None:
     print(
         f"{label}: {timing.total:.2f} s end to end "
         f"({action.processed / timing.total:,.0f} runs/s; submit "
@@ -166,6 +237,12 @@ def report(label: str, timing: Timing, action: BulkAction) -> None:
         f"targeted {action.targeted:,}, succeeded {action.succeeded:,}, "
         f"skipped {action.skipped:,}, failed {action.failed:,}; "
         f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"  CPU: worker {cpu.worker():.2f} s, PostgreSQL {cpu.database():.2f} s "
+        f"({(cpu.worker() + cpu.database()) / action.processed * 1e6:,.0f} µs per run; "
+        f"2 cores ÷ that = {2 * action.processed / (cpu.worker() + cpu.database()):,.0f}"
+        " runs/s on an idle machine)"
     )
 
 
@@ -181,23 +258,30 @@ def main() -> None:
         f"seeded {len(queued):,} queued runs in {time.perf_counter() - started:.1f} s"
     )
     worker = start_worker()
+    database = connection.settings_dict["NAME"]
     try:
-        timing, action = end_to_end(
-            bulk.target_from_filter(env, {"task": "bench-noop", "status": "QUEUED"}),
-            "cancel",
-        )
-        report(f"bulk cancel of {CANCEL_RUNS:,} queued runs", timing, action)
+        with CpuMeter(worker.pid, database) as cpu:
+            timing, action = end_to_end(
+                bulk.target_from_filter(
+                    env, {"task": "bench-noop", "status": "QUEUED"}
+                ),
+                "cancel",
+            )
+        report(f"bulk cancel of {CANCEL_RUNS:,} queued runs", timing, action, cpu)
         assert action.succeeded == CANCEL_RUNS, "not every run was canceled"
 
         failed = seed(env, REPLAY_RUNS)
         Run.objects.filter(pk__in=failed).update(
             status=RunStatus.FAILED, finished_at=timezone.now()
         )
-        timing, action = end_to_end(
-            bulk.target_from_filter(env, {"task": "bench-noop", "status": "FAILED"}),
-            "replay",
-        )
-        report(f"bulk replay of {REPLAY_RUNS:,} failed runs", timing, action)
+        with CpuMeter(worker.pid, database) as cpu:
+            timing, action = end_to_end(
+                bulk.target_from_filter(
+                    env, {"task": "bench-noop", "status": "FAILED"}
+                ),
+                "replay",
+            )
+        report(f"bulk replay of {REPLAY_RUNS:,} failed runs", timing, action, cpu)
         assert action.succeeded == REPLAY_RUNS, "not every run was replayed"
     finally:
         worker.terminate()
