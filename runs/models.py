@@ -403,8 +403,10 @@ class Run(models.Model):
                 ],
                 name="run_env_task",
             ),
+            # runs not started yet have no version (unless locked to one)
             models.Index(
                 fields=["environment", "version", "-created_at", "-id"],
+                condition=~Q(version=""),
                 name="run_env_version",
             ),
             models.Index(

@@ -3,7 +3,8 @@
 indexed): the foreign-key indexes Django adds on its own go where a composite or a
 partial index covers them, friendly_id keeps one unique index (not also a LIKE one),
 the links most runs lack (parent, root, replayed_from, deployment) get partial
-indexes, run_env_is_test becomes partial (WHERE is_test), the unused
+indexes, run_env_is_test becomes partial (WHERE is_test), run_env_version leaves
+out runs without a version (not started yet), the unused
 lower(idempotency_key_user) index goes, and so do runs_runevent's run_id index
 (runevent_run leads with it) and its unused environment_id index.
 
@@ -193,6 +194,18 @@ class Migration(migrations.Migration):
                 condition=models.Q(("new_run__isnull", False)),
                 fields=["new_run"],
                 name="bulkitem_new_run",
+            ),
+        ),
+        migrations.RemoveIndex(
+            model_name="run",
+            name="run_env_version",
+        ),
+        migrations.AddIndex(
+            model_name="run",
+            index=models.Index(
+                condition=models.Q(("version", ""), _negated=True),
+                fields=["environment", "version", "-created_at", "-id"],
+                name="run_env_version",
             ),
         ),
         migrations.AddIndex(
