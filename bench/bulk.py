@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -115,23 +116,34 @@ def seed(env, count: int) -> list[int]:
 
 
 def start_worker() -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "worker",
-            "--env",
-            "staging",
-            "--tasks",
-            "bench.tasks",
-            "--concurrency",
-            "2",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(4)  # let it import, register and warm up
+    """Start the worker and wait until it is ready (its tasks registered and its
+    attempt processes started, which takes seconds on a busy machine): otherwise its
+    start-up would be timed as part of the first bulk action."""
+    log = Path(tempfile.mkstemp(suffix=".log", prefix="bench-bulk-worker-")[1])
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "worker",
+                "--env",
+                "staging",
+                "--tasks",
+                "bench.tasks",
+                "--concurrency",
+                "2",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while "tasks," not in log.read_text():  # its "worker …: N tasks, …" line
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the worker did not start:\n" + log.read_text())
+        time.sleep(0.1)
+    log.unlink(missing_ok=True)
+    time.sleep(0.5)
     return proc
 
 
