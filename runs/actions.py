@@ -60,11 +60,23 @@ def _cancel_chunk(run_ids: list[int], reason: str) -> list[int]:
     )
     # Rows are locked in id order, as transition_many does, so set-based writers
     # never deadlock; the status guard is re-checked once a row lock is granted.
+    # PostgreSQL updates the locked ids as an array (`id = ANY(ARRAY(…))`): one
+    # primary-key probe each, whatever the statistics say. `id IN (SELECT …)` was
+    # planned as a hash join over a sequential scan of runs_run whenever the
+    # statistics still described a smaller table (right after a large batch of
+    # runs was queued): a scan of the whole table per chunk.
+    locked = (
+        f"SELECT id FROM {Run._meta.db_table} WHERE {in_list('id')} "
+        f"AND {in_list('status')} ORDER BY id{for_update()}"
+    )
+    if connection.vendor == "postgresql":
+        locked_ids = f"id = ANY(ARRAY({locked}))"
+    else:
+        locked_ids = f"id IN ({locked})"
     cancel = (
         f"UPDATE {Run._meta.db_table} SET status = %s, status_reason = %s, "
-        f"finished_at = %s, updated_at = %s WHERE id IN (SELECT id FROM "
-        f"{Run._meta.db_table} WHERE {in_list('id')} AND {in_list('status')} "
-        f"ORDER BY id{for_update()}) RETURNING id, environment_id"
+        f"finished_at = %s, updated_at = %s WHERE {locked_ids} "
+        "RETURNING id, environment_id"
     )
     cancel_params = [
         RunStatus.CANCELED,
