@@ -11,7 +11,7 @@ from runs.durations import InvalidDuration, parse_delay_strict
 from runs.errors import InvalidInput, Unprocessable
 from runs.lifecycle import publish_changes, record_event, transition
 from runs.models import Run, RunEvent, RunEventKind, RunTag
-from runs.setsql import for_update, in_list, list_param
+from runs.setsql import for_update, in_list, list_param, values_of
 from runs.statuses import CANCELABLE, RunStatus
 from runs.triggering import MAX_TAGS, normalize_tags
 
@@ -60,19 +60,22 @@ def _cancel_chunk(run_ids: list[int], reason: str) -> list[int]:
     )
     # Rows are locked in id order, as transition_many does, so set-based writers
     # never deadlock; the status guard is re-checked once a row lock is granted.
-    # PostgreSQL updates the locked ids as an array (`id = ANY(ARRAY(…))`): one
-    # primary-key probe each, whatever the statistics say. `id IN (SELECT …)` was
-    # planned as a hash join over a sequential scan of runs_run whenever the
-    # statistics still described a smaller table (right after a large batch of
-    # runs was queued): a scan of the whole table per chunk.
-    locked = (
-        f"SELECT id FROM {Run._meta.db_table} WHERE {in_list('id')} "
-        f"AND {in_list('status')} ORDER BY id{for_update()}"
-    )
+    # On PostgreSQL each id is one primary-key probe, whatever the statistics say:
+    # right after a large batch of runs was queued they still describe a smaller
+    # table, and `id = ANY(…)` / `id IN (SELECT …)` were then planned as a scan of
+    # every unfinished run (a partial index) or of the whole table, per chunk.
     if connection.vendor == "postgresql":
-        locked_ids = f"id = ANY(ARRAY({locked}))"
+        run_ids = sorted(run_ids)  # the order the probes lock them in
+        locked_ids = (
+            f"id = ANY(ARRAY(SELECT r.id FROM {values_of('bigint')} "
+            f"CROSS JOIN LATERAL (SELECT id FROM {Run._meta.db_table} "
+            f"WHERE id = value AND {in_list('status')} FOR UPDATE) AS r))"
+        )
     else:
-        locked_ids = f"id IN ({locked})"
+        locked_ids = (
+            f"id IN (SELECT id FROM {Run._meta.db_table} WHERE {in_list('id')} "
+            f"AND {in_list('status')} ORDER BY id{for_update()})"
+        )
     cancel = (
         f"UPDATE {Run._meta.db_table} SET status = %s, status_reason = %s, "
         f"finished_at = %s, updated_at = %s WHERE {locked_ids} "
