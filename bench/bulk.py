@@ -8,9 +8,10 @@ Uses (and empties) the database DATABASE_URL points at; PostgreSQL is the target
 BENCH_CANCEL_RUNS (default 100000) and BENCH_REPLAY_RUNS (default 10000) set the
 sizes. The targets are dev runs and the worker serves staging only, so nothing
 but its scheduler pass (which works on every environment's bulk actions) touches
-them. (A paused queue would keep them queued too, but the worker's claim query then
-walks every queued run of it on each attempt, which would compete with the bulk
-work for the database.)
+them. (Holding them in a paused queue of an environment the worker serves works
+too: its claim skips a paused queue's runs without walking them.) Each measurement
+also prints the CPU seconds the worker and this database's PostgreSQL processes
+used: the load-independent cost.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,24 +117,105 @@ def seed(env, count: int) -> list[int]:
 
 
 def start_worker() -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "worker",
-            "--env",
-            "staging",
-            "--tasks",
-            "bench.tasks",
-            "--concurrency",
-            "2",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(4)  # let it import, register and warm up
+    """Start the worker and wait until it is ready (its tasks registered and its
+    attempt processes started, which takes seconds on a busy machine): otherwise its
+    start-up would be timed as part of the first bulk action."""
+    log = Path(tempfile.mkstemp(suffix=".log", prefix="bench-bulk-worker-")[1])
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "worker",
+                "--env",
+                "staging",
+                "--tasks",
+                "bench.tasks",
+                "--concurrency",
+                "2",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while "tasks," not in log.read_text():  # its "worker …: N tasks, …" line
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the worker did not start:\n" + log.read_text())
+        time.sleep(0.1)
+    log.unlink(missing_ok=True)
+    time.sleep(0.5)
     return proc
+
+
+class CpuMeter:
+    """CPU seconds used by the worker process and by this database's PostgreSQL
+    processes (its backends, autovacuum) while a measurement runs: the
+    load-independent cost. Backends come and go (a lane thread's connection lasts one
+    scheduler pass), so /proc is sampled every 20 ms and each process's last reading
+    kept; what a backend used after its last sample is missed."""
+
+    def __init__(self, worker_pid: int, database: str):
+        self.worker_pid = worker_pid
+        self.marker = f" {database} "
+        self.seen: dict[int, float] = {}
+        self.start: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _pids(self) -> list[int]:
+        pids = [self.worker_pid]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                    title = cmd.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres:") and self.marker in title + " ":
+                pids.append(int(entry))
+        return pids
+
+    def _read(self) -> None:
+        for pid in self._pids():
+            cpu = self._cpu(pid)
+            if cpu is not None:
+                self.start.setdefault(pid, cpu)
+                self.seen[pid] = cpu
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.02):
+            self._read()
+
+    def __enter__(self):
+        self._read()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self._read()
+
+    def worker(self) -> float:
+        return self.seen[self.worker_pid] - self.start[self.worker_pid]
+
+    def database(self) -> float:
+        return sum(
+            cpu - self.start[pid]
+            for pid, cpu in self.seen.items()
+            if pid != self.worker_pid
+        )
 
 
 @dataclass
@@ -158,7 +242,7 @@ def end_to_end(target: bulk.BulkTarget, action: str) -> tuple[Timing, BulkAction
     return Timing(submitted, first or total, total), created
 
 
-def report(label: str, timing: Timing, action: BulkAction) -> None:
+def report(label: str, timing: Timing, action: BulkAction, cpu: CpuMeter) -> None:
     print(
         f"{label}: {timing.total:.2f} s end to end "
         f"({action.processed / timing.total:,.0f} runs/s; submit "
@@ -166,6 +250,12 @@ def report(label: str, timing: Timing, action: BulkAction) -> None:
         f"targeted {action.targeted:,}, succeeded {action.succeeded:,}, "
         f"skipped {action.skipped:,}, failed {action.failed:,}; "
         f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"  CPU: worker {cpu.worker():.2f} s, PostgreSQL {cpu.database():.2f} s "
+        f"({(cpu.worker() + cpu.database()) / action.processed * 1e6:,.0f} µs per run; "
+        f"2 cores ÷ that = {2 * action.processed / (cpu.worker() + cpu.database()):,.0f}"
+        " runs/s on an idle machine)"
     )
 
 
@@ -181,23 +271,30 @@ def main() -> None:
         f"seeded {len(queued):,} queued runs in {time.perf_counter() - started:.1f} s"
     )
     worker = start_worker()
+    database = connection.settings_dict["NAME"]
     try:
-        timing, action = end_to_end(
-            bulk.target_from_filter(env, {"task": "bench-noop", "status": "QUEUED"}),
-            "cancel",
-        )
-        report(f"bulk cancel of {CANCEL_RUNS:,} queued runs", timing, action)
+        with CpuMeter(worker.pid, database) as cpu:
+            timing, action = end_to_end(
+                bulk.target_from_filter(
+                    env, {"task": "bench-noop", "status": "QUEUED"}
+                ),
+                "cancel",
+            )
+        report(f"bulk cancel of {CANCEL_RUNS:,} queued runs", timing, action, cpu)
         assert action.succeeded == CANCEL_RUNS, "not every run was canceled"
 
         failed = seed(env, REPLAY_RUNS)
         Run.objects.filter(pk__in=failed).update(
             status=RunStatus.FAILED, finished_at=timezone.now()
         )
-        timing, action = end_to_end(
-            bulk.target_from_filter(env, {"task": "bench-noop", "status": "FAILED"}),
-            "replay",
-        )
-        report(f"bulk replay of {REPLAY_RUNS:,} failed runs", timing, action)
+        with CpuMeter(worker.pid, database) as cpu:
+            timing, action = end_to_end(
+                bulk.target_from_filter(
+                    env, {"task": "bench-noop", "status": "FAILED"}
+                ),
+                "replay",
+            )
+        report(f"bulk replay of {REPLAY_RUNS:,} failed runs", timing, action, cpu)
         assert action.succeeded == REPLAY_RUNS, "not every run was replayed"
     finally:
         worker.terminate()

@@ -5,6 +5,7 @@
     .venv/bin/python manage.py migrate
     .venv/bin/python manage.py seed_runs --count 1000000 --seed 1
     .venv/bin/python bench/list_page.py            # BENCH_REPEAT=40 by default
+    BENCH_CASES="test runs,root" .venv/bin/python bench/list_page.py   # some cases only
 
 Each case is a full Django request through the test client (middleware, session, view,
 SQL, template rendering), timed `BENCH_REPEAT` times after a warm-up, in rounds over all
@@ -46,6 +47,8 @@ from runs.models import Batch, Run, RunTag  # noqa: E402
 from runs.triggering import BatchItem, batch_trigger  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "40"))
+# BENCH_CASES="test runs,root": only the cases whose label contains one of these.
+ONLY = [c.strip() for c in os.environ.get("BENCH_CASES", "").split(",") if c.strip()]
 # BENCH_PRIORITY=1 (as root): run this process and its PostgreSQL backend at nice -10,
 # to measure the server rather than the neighbours on a shared machine.
 PRIORITY = os.environ.get("BENCH_PRIORITY") == "1"
@@ -259,6 +262,8 @@ def main() -> None:
     )
     tag_page2 = next_page_query(client, "tag=org_acme", "next")
     all_cases.append(("tag: common, page 2", tag_page2))
+    if ONLY:
+        all_cases = [c for c in all_cases if any(part in c[0] for part in ONLY)]
 
     print(
         f"runs list page, {ids['total']:,} runs in dev, {REPEAT} requests per case, "

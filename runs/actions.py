@@ -11,7 +11,7 @@ from runs.durations import InvalidDuration, parse_delay_strict
 from runs.errors import InvalidInput, Unprocessable
 from runs.lifecycle import publish_changes, record_event, transition
 from runs.models import Run, RunEvent, RunEventKind, RunTag
-from runs.setsql import for_update, in_list, list_param
+from runs.setsql import for_update, in_list, list_param, values_of
 from runs.statuses import CANCELABLE, RunStatus
 from runs.triggering import MAX_TAGS, normalize_tags
 
@@ -55,51 +55,75 @@ def _cancelable_children(parent_ids: list[int]) -> list[int]:
 
 def _cancel_chunk(run_ids: list[int], reason: str) -> list[int]:
     now = timezone.now()
-    runs, events = Run._meta.db_table, RunEvent._meta.db_table
     no_attributes = RunEvent._meta.get_field("attributes").get_db_prep_save(
         {}, connection
     )
+    # Rows are locked in id order, as transition_many does, so set-based writers
+    # never deadlock; the status guard is re-checked once a row lock is granted.
+    # On PostgreSQL each id is one primary-key probe, whatever the statistics say:
+    # right after a large batch of runs was queued they still describe a smaller
+    # table, and `id = ANY(…)` / `id IN (SELECT …)` were then planned as a scan of
+    # every unfinished run (a partial index) or of the whole table, per chunk.
+    if connection.vendor == "postgresql":
+        run_ids = sorted(run_ids)  # the order the probes lock them in
+        locked_ids = (
+            f"id = ANY(ARRAY(SELECT r.id FROM {values_of('bigint')} "
+            f"CROSS JOIN LATERAL (SELECT id FROM {Run._meta.db_table} "
+            f"WHERE id = value AND {in_list('status')} FOR UPDATE) AS r))"
+        )
+    else:
+        locked_ids = (
+            f"id IN (SELECT id FROM {Run._meta.db_table} WHERE {in_list('id')} "
+            f"AND {in_list('status')} ORDER BY id{for_update()})"
+        )
+    cancel = (
+        f"UPDATE {Run._meta.db_table} SET status = %s, status_reason = %s, "
+        f"finished_at = %s, updated_at = %s WHERE {locked_ids} "
+        "RETURNING id, environment_id"
+    )
+    cancel_params = [
+        RunStatus.CANCELED,
+        reason[:255],
+        now,
+        now,
+        list_param(run_ids),
+        list_param(CANCELABLE),
+    ]
+    insert_events = (
+        f"INSERT INTO {RunEvent._meta.db_table} (run_id, environment_id, kind, "
+        "status, level, message, attributes, created_at) "
+        "SELECT id, environment_id, %s, %s, '', %s, %s, %s FROM {source} "
+        "RETURNING id, run_id, environment_id"
+    )
+    event_params = [RunEventKind.STATUS, RunStatus.CANCELED, reason, no_attributes, now]
     with transaction.atomic(), connection.cursor() as cursor:
-        # Lock in id order, as transition_many does, so set-based writers never deadlock;
-        # the status guard is re-checked once a row lock is granted.
-        cursor.execute(
-            f"UPDATE {runs} SET status = %s, status_reason = %s, finished_at = %s, "
-            f"updated_at = %s WHERE id IN (SELECT id FROM {runs} WHERE {in_list('id')} "
-            f"AND {in_list('status')} ORDER BY id{for_update()}) "
-            "RETURNING id, environment_id",
-            [
-                RunStatus.CANCELED,
-                reason[:255],
-                now,
-                now,
-                list_param(run_ids),
-                list_param(CANCELABLE),
-            ],
-        )
-        ids = [pk for pk, _ in cursor.fetchall()]
-        if not ids:
-            return []
-        cursor.execute(
-            f"INSERT INTO {events} (run_id, environment_id, kind, status, level, "
-            "message, attributes, created_at) "
-            f"SELECT id, environment_id, %s, %s, '', %s, %s, %s FROM {runs} "
-            f"WHERE {in_list('id')} RETURNING id, run_id, environment_id",
-            [
-                RunEventKind.STATUS,
-                RunStatus.CANCELED,
-                reason,
-                no_attributes,
-                now,
-                list_param(ids),
-            ],
-        )
+        if connection.vendor == "postgresql":
+            # One statement: the events are made from the UPDATE's RETURNING rows
+            # instead of looking the canceled runs up again.
+            cursor.execute(
+                f"WITH canceled AS ({cancel}) "
+                + insert_events.format(source="canceled"),
+                cancel_params + event_params,
+            )
+        else:
+            cursor.execute(cancel, cancel_params)
+            ids = [pk for pk, _ in cursor.fetchall()]
+            if not ids:
+                return []
+            cursor.execute(
+                insert_events.format(
+                    source=f"{Run._meta.db_table} WHERE {in_list('id')}"
+                ),
+                [*event_params, list_param(ids)],
+            )
+        rows = cursor.fetchall()
         publish_changes(
             [
                 (run_id, environment_id, RunEventKind.STATUS, event_id)
-                for event_id, run_id, environment_id in cursor.fetchall()
+                for event_id, run_id, environment_id in rows
             ]
         )
-    return ids
+    return [run_id for _, run_id, _ in rows]
 
 
 def cancel_run(run: Run, *, reason: str = "Canceled by user") -> bool:

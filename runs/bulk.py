@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -393,40 +393,74 @@ def _chunk(pk: int, prefer: int, now: datetime) -> ChunkResult:
     bulk = lane.bulk_action
     cancel = bulk.type == BulkActionType.CANCEL
     size = CANCEL_CHUNK if cancel else REPLAY_CHUNK
-    targets = _next_targets(bulk, lane, size)
+    candidates = _next_candidates(bulk, lane, size)
+    run_ids = _untouched(bulk, [run_id for run_id, _ in candidates])
     counts = _Counts()
-    if targets:
-        run_ids = [run_id for run_id, _ in targets]
+    if run_ids:
         counts = _cancel(bulk, run_ids, now) if cancel else _replay(bulk, run_ids, now)
-        lane.after_id, lane.after_created = targets[-1]
-    lane.done = len(targets) < size
+    if candidates:
+        lane.after_id, lane.after_created = candidates[-1]
+    lane.done = len(candidates) < size
     lane.save(update_fields=["after_id", "after_created", "done"])
     _record_progress(bulk, lane, counts, now)
     object_changed("bulk", bulk.pk, bulk.environment_id)
-    return ChunkResult(len(targets), False)
+    return ChunkResult(len(run_ids), False)
 
 
-def _next_targets(
+def _next_candidates(
     bulk: BulkAction, lane: BulkActionLane, size: int
 ) -> list[tuple[int, datetime]]:
     """The lane's next `size` targets after its cursor (and up to its end), oldest
-    first, that this bulk action has not touched yet (the items are a second guard
-    besides the cursor)."""
+    first."""
     qs = BulkTarget(bulk.environment, bulk.params).queryset()
+    # The plain range on created_at besides each keyset condition makes it an index
+    # bound: without it the scan starts at the lane's start every chunk and walks
+    # every run processed before (and their dead row versions), quadratic in the
+    # lane's size.
     if lane.until_id is not None:
         qs = qs.filter(
             Q(created_at__lt=lane.until_created)
-            | Q(created_at=lane.until_created, pk__lte=lane.until_id)
+            | Q(created_at=lane.until_created, pk__lte=lane.until_id),
+            created_at__lte=lane.until_created,
         )
     if lane.after_id is not None:
         qs = qs.filter(
             Q(created_at__gt=lane.after_created)
-            | Q(created_at=lane.after_created, pk__gt=lane.after_id)
+            | Q(created_at=lane.after_created, pk__gt=lane.after_id),
+            created_at__gte=lane.after_created,
         )
-    qs = qs.exclude(
-        Exists(BulkActionItem.objects.filter(bulk_action=bulk, run_id=OuterRef("pk")))
-    )
     return list(qs.order_by("created_at", "id").values_list("pk", "created_at")[:size])
+
+
+def _untouched(bulk: BulkAction, run_ids: list[int]) -> list[int]:
+    """`run_ids` less the runs this bulk action already has an item for (a second
+    guard besides the cursor). A separate probe of the items' unique index, not an
+    anti-join in the targets' query: with the items' statistics taken while the bulk
+    action had none, the planner rescanned all of its items for every target, so
+    each chunk took longer than the one before."""
+    if not run_ids:
+        return []
+    with connection.cursor() as cursor:
+        # One index probe per id, whatever the statistics say (LIMIT keeps the
+        # LATERAL subquery from being flattened into a join): `run_id = ANY(…)`
+        # became a filter searching the whole id list for each item of the bulk
+        # action, and a hash join reads all of its items: both grew every chunk.
+        if connection.vendor == "postgresql":
+            probe = (
+                "CROSS JOIN LATERAL (SELECT 1 FROM runs_bulkactionitem i "
+                "WHERE i.bulk_action_id = %s AND i.run_id = value LIMIT 1) AS found"
+            )
+        else:
+            probe = (
+                "WHERE EXISTS (SELECT 1 FROM runs_bulkactionitem i "
+                "WHERE i.bulk_action_id = %s AND i.run_id = value)"
+            )
+        cursor.execute(
+            f"SELECT value FROM {values_of('bigint')} {probe}",
+            [list_param(run_ids), bulk.pk],
+        )
+        done = {run_id for (run_id,) in cursor.fetchall()}
+    return [pk for pk in run_ids if pk not in done] if done else run_ids
 
 
 def _record_progress(

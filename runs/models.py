@@ -8,7 +8,6 @@ import string
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from runs.querysets import RunQuerySet
@@ -241,10 +240,14 @@ class Batch(models.Model):
 
 
 class Run(models.Model):
-    friendly_id = models.CharField(max_length=40, unique=True, default=new_run_id)
+    # Unique through Meta.constraints: `unique=True` would add a second (LIKE) index.
+    friendly_id = models.CharField(max_length=40, default=new_run_id)
     number = models.BigIntegerField()  # sequential per environment
+    # Every foreign key of runs_run is indexed by Meta.indexes only (composite or
+    # partial): an index per key column is an index entry more for every status
+    # change, the hottest write (a bulk cancel makes 100,000 of them).
     environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="runs"
+        Environment, on_delete=models.CASCADE, related_name="runs", db_index=False
     )
     task_identifier = models.CharField(max_length=128)
     status = models.CharField(max_length=16, choices=RunStatus.choices)
@@ -297,6 +300,7 @@ class Run(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="runs",
+        db_index=False,
     )
     version = models.CharField(
         max_length=32, blank=True
@@ -305,7 +309,12 @@ class Run(models.Model):
         max_length=32, blank=True
     )  # requested version pin
     batch = models.ForeignKey(
-        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+        Batch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        db_index=False,
     )
     batch_index = models.PositiveIntegerField(null=True, blank=True)
     parent = models.ForeignKey(
@@ -314,6 +323,7 @@ class Run(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="children",
+        db_index=False,
     )
     root = models.ForeignKey(
         "self",
@@ -321,11 +331,17 @@ class Run(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="descendants",
+        db_index=False,
     )
     depth = models.PositiveIntegerField(default=0)
     resume_parent_on_completion = models.BooleanField(default=False)  # triggerAndWait
     replayed_from = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replays",
+        db_index=False,
     )
 
     max_attempts = models.PositiveIntegerField(default=3)
@@ -348,6 +364,9 @@ class Run(models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(
+                fields=["friendly_id"], name="run_unique_friendly_id"
+            ),
             models.UniqueConstraint(
                 fields=["environment", "task_identifier", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
@@ -384,8 +403,10 @@ class Run(models.Model):
                 ],
                 name="run_env_task",
             ),
+            # runs not started yet have no version (unless locked to one)
             models.Index(
                 fields=["environment", "version", "-created_at", "-id"],
+                condition=~Q(version=""),
                 name="run_env_version",
             ),
             models.Index(
@@ -396,9 +417,11 @@ class Run(models.Model):
                 fields=["environment", "machine", "-created_at", "-id"],
                 name="run_env_machine",
             ),
+            # "test runs only" (few); "test runs hidden" reads run_env_created
             models.Index(
-                fields=["environment", "is_test", "-created_at", "-id"],
-                name="run_env_is_test",
+                fields=["environment", "-created_at", "-id"],
+                condition=Q(is_test=True),
+                name="run_env_test",
             ),
             # the Test page's "previous test runs" of one task
             models.Index(
@@ -424,6 +447,13 @@ class Run(models.Model):
                 fields=["environment", "queue_timestamp", "id"],
                 condition=Q(status="QUEUED"),
                 name="run_claimable",
+            ),
+            # an environment with a paused or limited queue: its other queues' heads
+            # (so the claim never walks a paused queue's runs), a limited queue's
+            models.Index(
+                fields=["environment", "queue", "queue_timestamp", "id"],
+                condition=Q(status="QUEUED"),
+                name="run_claimable_queue",
             ),
             # the scheduler's sweeps
             models.Index(
@@ -455,8 +485,6 @@ class Run(models.Model):
                 condition=Q(status__in=UNFINISHED_SORTED),
                 name="run_unfinished_batch",
             ),
-            # run id / idempotency key search
-            models.Index(Lower("idempotency_key_user"), name="run_idempotency_user"),
             # the runs list's search box: an idempotency key (as given, or its hash)
             models.Index(
                 fields=["environment", "idempotency_key_user"],
@@ -467,6 +495,28 @@ class Run(models.Model):
                 fields=["environment", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
                 name="run_env_key",
+            ),
+            # Links most runs do not have: partial, so a run without one (a queued
+            # run being canceled, say) writes no entry. They serve the run page's
+            # children and replays, the cascade cancel of children, the live
+            # feed's run pages, and ON DELETE SET NULL.
+            models.Index(
+                fields=["parent", "created_at", "id"],
+                condition=Q(parent__isnull=False),
+                name="run_parent",
+            ),
+            models.Index(
+                fields=["root"], condition=Q(root__isnull=False), name="run_root"
+            ),
+            models.Index(
+                fields=["replayed_from", "created_at", "id"],
+                condition=Q(replayed_from__isnull=False),
+                name="run_replayed_from",
+            ),
+            models.Index(
+                fields=["deployment"],
+                condition=Q(deployment__isnull=False),
+                name="run_deployment",
             ),
         ]
 
@@ -546,8 +596,12 @@ class RunEventKind(models.TextChoices):
 class RunEvent(models.Model):
     """The history of a run; also the ordered feed that realtime relays by id."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
-    environment_id = models.BigIntegerField(db_index=True)  # denormalized for the relay
+    # Indexed by runevent_run (run, id) only: every status change writes an event,
+    # and nothing reads events by environment (the relay reads them by id).
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    environment_id = models.BigIntegerField()  # denormalized for the relay
     kind = models.CharField(max_length=16, choices=RunEventKind.choices)
     status = models.CharField(
         max_length=16, blank=True
@@ -700,7 +754,12 @@ class BulkActionItem(models.Model):
         Run, on_delete=models.CASCADE, related_name="bulk_items", db_index=False
     )
     new_run = models.ForeignKey(
-        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Run,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # bulkitem_new_run: replays only
     )
     outcome = models.CharField(
         max_length=16,
@@ -723,6 +782,11 @@ class BulkActionItem(models.Model):
             models.Index(fields=["run"], name="bulkitem_run"),
             # processing order (keyset on id) and the bulk action page's runs
             models.Index(fields=["bulk_action", "id"], name="bulkitem_bulk_order"),
+            models.Index(
+                fields=["new_run"],
+                condition=Q(new_run__isnull=False),
+                name="bulkitem_new_run",
+            ),
         ]
 
 

@@ -71,26 +71,59 @@ FROM started s JOIN attempts a ON a.run_id = s.id
 ORDER BY s.queue_timestamp, s.id
 """
 
-# Per environment, the head of its queue in claim order (index `run_claimable`), then
-# the oldest of those overall. Reading each environment's index in order keeps the
-# plan independent of statistics: a planner that believes the queue is empty must not
-# sort a queue of 100,000 runs on every claim.
-_PICK_QUEUED = """
-    SELECT c.id FROM unnest(%(envs)s::bigint[]) AS e(env)
-    CROSS JOIN LATERAL (
+# The head of a queue in claim order: `{where}` narrows it to an environment (index
+# `run_claimable`) or to one queue of it (`run_claimable_queue`).
+_HEAD = """
         SELECT r.id, r.queue_timestamp FROM runs_run r
-        WHERE r.environment_id = e.env AND r.status = 'QUEUED'
+        WHERE {where} AND r.status = 'QUEUED'
           AND r.task_identifier = ANY(%(tasks)s::text[])
           AND (r.ttl_expires_at IS NULL OR r.ttl_expires_at > %(now)s)
           AND (r.lock_to_version = '' OR (r.environment_id, r.lock_to_version) IN (
               SELECT * FROM unnest(%(venv)s::bigint[], %(vver)s::text[])))
-          AND NOT EXISTS (
-              SELECT 1 FROM runs_queue q
-              WHERE q.environment_id = r.environment_id AND q.name = r.queue
-                AND (q.paused OR q.concurrency_limit IS NOT NULL))
         ORDER BY r.queue_timestamp, r.id
         LIMIT %(limit)s
         FOR UPDATE OF r SKIP LOCKED
+"""
+
+_RESTRICTED = """
+    SELECT 1 FROM runs_queue q
+    WHERE q.environment_id = e.env AND {name} (q.paused OR q.concurrency_limit IS NOT NULL)
+"""
+
+# The oldest claimable runs over the worker's environments, read in index order so
+# that no plan ever sorts a whole queue (a planner that believes the queue is empty
+# must not sort 100,000 runs on every claim). An environment without a paused or
+# limited queue: the head of its queue (`run_claimable`). One with such a queue:
+# the head of each of its other queues that has queued runs (their names found by
+# skipping through `run_claimable_queue`, one probe per queue), so the runs of a
+# paused queue are never walked: with 100,000 of them at the front, every claim
+# used to step over all of them.
+_PICK_QUEUED = f"""
+    SELECT c.id FROM (
+        SELECT h.id, h.queue_timestamp FROM unnest(%(envs)s::bigint[]) AS e(env)
+        CROSS JOIN LATERAL ({_HEAD.format(where="r.environment_id = e.env")}) AS h
+        WHERE NOT EXISTS ({_RESTRICTED.format(name="")})
+        UNION ALL
+        SELECT h.id, h.queue_timestamp FROM unnest(%(envs)s::bigint[]) AS e(env)
+        CROSS JOIN LATERAL (
+            WITH RECURSIVE queued(name) AS (
+                (SELECT r.queue FROM runs_run r
+                 WHERE r.environment_id = e.env AND r.status = 'QUEUED'
+                 ORDER BY r.queue LIMIT 1)
+                UNION ALL
+                SELECT (SELECT r.queue FROM runs_run r
+                        WHERE r.environment_id = e.env AND r.status = 'QUEUED'
+                          AND r.queue > queued.name
+                        ORDER BY r.queue LIMIT 1)
+                FROM queued WHERE queued.name IS NOT NULL
+            )
+            SELECT name FROM queued WHERE name IS NOT NULL
+              AND NOT EXISTS ({_RESTRICTED.format(name="q.name = queued.name AND")})
+        ) AS open_queue
+        CROSS JOIN LATERAL ({
+    _HEAD.format(where="r.environment_id = e.env AND r.queue = open_queue.name")
+}) AS h
+        WHERE EXISTS ({_RESTRICTED.format(name="")})
     ) AS c
     ORDER BY c.queue_timestamp, c.id
     LIMIT %(limit)s

@@ -85,6 +85,28 @@ def test_paused_queues_are_skipped_until_resumed(dev, deployed):
 
 
 @pytest.mark.django_db
+def test_open_queues_are_claimed_in_order_past_a_paused_one(dev, deployed):
+    """With a paused queue in the environment, the other queues' heads are merged
+    in claim order (on PostgreSQL one index probe per queue, the paused queue's runs
+    are never walked)."""
+    now = timezone.now()
+
+    def queued(queue: str, seconds_ago: int) -> Run:
+        run, _ = trigger(dev, "a", {}, TriggerOptions(queue=queue))
+        stamp = now - timedelta(seconds=seconds_ago)
+        Run.objects.filter(pk=run.pk).update(queue_timestamp=stamp)
+        return run
+
+    held = [queued("held", 100 + n) for n in range(5)]
+    Queue.objects.create(environment=dev, name="held", paused=True)
+    x_old, y_mid, x_new = queued("x", 30), queued("y", 20), queued("x", 10)
+    assert [c.pk for c in claim(dev, limit=2)] == [x_old.pk, y_mid.pk]
+    assert [c.pk for c in claim(dev)] == [x_new.pk]
+    Queue.objects.filter(environment=dev, name="held").update(paused=False)
+    assert [c.pk for c in claim(dev)] == [r.pk for r in reversed(held)]
+
+
+@pytest.mark.django_db
 def test_a_queue_limit_counts_running_runs_per_concurrency_key(dev):
     register_tasks(dev, [spec("a", queue="limited", queue_concurrency_limit=2)])
     runs = {
