@@ -17,14 +17,15 @@ dropped and the trigger prepared again.
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from django.db import connection
 
 from realtime.publish import run_changed
-from runs.bulkinsert import Loader
 from runs.deployments import current_deployment, find_task
 from runs.lifecycle import EVENTS_CHANNEL, QUEUE_CHANNEL, publish_changes
 from runs.models import Deployment, Environment, Run, RunEvent, RunEventKind, RunTag
@@ -71,24 +72,23 @@ current_tasks = CurrentTasks()
 
 
 @cache
-def _run_loader() -> Loader:
-    return Loader(Run)
+def _run_fields() -> list:
+    """Every column a trigger writes (all but the id and the number)."""
+    return [
+        f for f in Run._meta.concrete_fields if not f.primary_key and f.name != "number"
+    ]
 
 
 @cache
 def _statement(check_deployment: bool) -> str:
+    """The run travels as one JSON document (jsonb_populate_record): one parameter
+    instead of one per column, so psycopg can reuse its parsed form of the query."""
     q = connection.ops.quote_name
     env, run, tag, event, deployment = (
         q(model._meta.db_table)
         for model in (Environment, Run, RunTag, RunEvent, Deployment)
     )
-    loader = _run_loader()
-    values = [
-        "n.number"
-        if field.column == "number"
-        else f"CAST(%s AS {field.cast_db_type(connection)})"
-        for field in loader.fields
-    ]
+    columns = [q(f.column) for f in _run_fields()]
     check = (
         f"AND (SELECT d.id FROM {deployment} d WHERE d.environment_id = %s "
         f"AND d.is_current) IS NOT DISTINCT FROM CAST(%s AS bigint) "
@@ -98,8 +98,10 @@ def _statement(check_deployment: bool) -> str:
     return (
         f"WITH n AS (UPDATE {env} SET next_run_number = next_run_number + 1 "
         f"WHERE id = %s {check}RETURNING next_run_number - 1 AS number), "
-        f"r AS (INSERT INTO {run} ({', '.join(q(c) for c in loader.columns)}) "
-        f"SELECT {', '.join(values)} FROM n RETURNING id, number), "
+        f"r AS (INSERT INTO {run} ({', '.join(columns)}, number) "
+        f"SELECT {', '.join(f'j.{c}' for c in columns)}, n.number "
+        f"FROM n, jsonb_populate_record(NULL::{run}, CAST(%s AS jsonb)) AS j "
+        f"RETURNING id, number), "
         f"t AS (INSERT INTO {tag} (run_id, environment_id, tag, created_at) "
         f"SELECT r.id, %s, x.tag, CAST(%s AS timestamp with time zone) "
         f"FROM r, unnest(CAST(%s AS varchar[])) AS x(tag)), "
@@ -111,22 +113,28 @@ def _statement(check_deployment: bool) -> str:
     )
 
 
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _run_document(run: Run) -> str:
+    return json.dumps(
+        {f.column: _json_value(getattr(run, f.attname)) for f in _run_fields()},
+        separators=(",", ":"),
+    )
+
+
 def insert_run(
     run: Run, tags: list[str], message: str, current_deployment_id: Any = NOT_CHECKED
 ) -> Run | None:
     """Insert `run` (number assigned here) with its tags and its first status event.
     With `current_deployment_id`, only while that is still the environment's current
     deployment (None: it has none): returns None, having written nothing, otherwise."""
-    loader = _run_loader()
-    number_at = loader.columns.index("number")
-    row = loader.object_row(run)
-    del row[number_at]
     params: list[Any] = [run.environment_id]
     check = current_deployment_id is not NOT_CHECKED
     if check:
         params += [run.environment_id, current_deployment_id]
-    params += row
-    params += [run.environment_id, run.created_at, tags]
+    params += [_run_document(run), run.environment_id, run.created_at, tags]
     params += [
         run.environment_id,
         RunEventKind.STATUS,
