@@ -23,6 +23,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import psycopg
 from django.db import connection
 
 from realtime.publish import run_changed
@@ -137,14 +138,12 @@ def insert_run(
     params += [_run_document(run), run.environment_id, run.created_at, tags]
     params += [
         run.environment_id,
-        RunEventKind.STATUS,
-        run.status,
+        str(RunEventKind.STATUS),
+        str(run.status),
         message,
         run.created_at,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_statement(check), params)
-        found = cursor.fetchone()
+    found = _execute_prepared(_statement(check), params)
     if found is None:
         return None
     run.pk, run.number, event_id = found
@@ -152,6 +151,17 @@ def insert_run(
     run._state.db = connection.alias
     _announce(run, event_id)
     return run
+
+
+def _execute_prepared(sql: str, params: list[Any]) -> tuple | None:
+    """Run `sql` as a server-side prepared statement (Django's cursors bind client-side
+    and never prepare): PostgreSQL parses and plans the statement once per connection
+    instead of on every trigger."""
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
 
 
 def _announce(run: Run, event_id: int) -> None:
