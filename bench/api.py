@@ -56,6 +56,7 @@ SERVER_ENV = {
     "RUNWATCH_API_RATE_REFILL_PER_SECOND": "1000000",
     "RUNWATCH_LOG_LEVEL": "WARNING",
     "DB_POOL_MAX_SIZE": os.environ.get("DB_POOL_MAX_SIZE", "8"),
+    "PGAPPNAME": "runwatch-bench-api",  # to find the servers' PostgreSQL backends
 }
 
 
@@ -168,7 +169,9 @@ def seed(target: int) -> Environment:
     return prod
 
 
-def start_servers(port: int, count: int) -> list[subprocess.Popen]:
+def start_servers(
+    port: int, count: int, app: str = "dashboard.asgi:application"
+) -> list[subprocess.Popen]:
     procs = [
         subprocess.Popen(
             [
@@ -179,7 +182,7 @@ def start_servers(port: int, count: int) -> list[subprocess.Popen]:
                 "127.0.0.1",
                 "-p",
                 str(port + i),
-                "dashboard.asgi:application",
+                app,
             ],
             cwd=ROOT,
             env={**os.environ, **SERVER_ENV},
@@ -368,18 +371,63 @@ async def batch_accept(port: int, key: str, items: int) -> float:
     return elapsed
 
 
-def bench_writes(ports: list[int], staging: Environment, triggers: int) -> None:
-    key = staging.api_key
-    asyncio.run(trigger_load(ports, key, 200, 8))  # warm-up
-    for concurrency in (8, 32):
-        rate, errors = asyncio.run(trigger_load(ports, key, triggers, concurrency))
-        print(
-            f"single triggers over HTTP, 2 daphne processes, {concurrency} connections: {rate:,.0f} runs/s ({errors} errors)"
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of processes (all their threads), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a backend that ended
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def backend_pids() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            [SERVER_ENV["PGAPPNAME"]],
         )
-    rate, errors = asyncio.run(trigger_load(ports, key, triggers, 16, sdk=True))
-    print(
-        f"single triggers as the SDK sends them (superjson, request idempotency key), 16 connections: {rate:,.0f} runs/s ({errors} errors)"
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def measured_load(ports, servers, key, total, concurrency, sdk=False) -> str:
+    """Runs `trigger_load` and reports its rate and the CPU it cost per trigger."""
+    backends = backend_pids()
+    before = (cpu_seconds(servers), cpu_seconds(backends), time.process_time())
+    rate, errors = asyncio.run(trigger_load(ports, key, total, concurrency, sdk))
+    after = (cpu_seconds(servers), cpu_seconds(backends), time.process_time())
+    daphne, postgres, client = (
+        (b - a) * 1000 / total for a, b in zip(before, after, strict=True)
     )
+    return (
+        f"{rate:,.0f} runs/s ({errors} errors); CPU per trigger: daphne {daphne:.2f} ms, "
+        f"PostgreSQL {postgres:.2f} ms, bench client {client:.2f} ms"
+    )
+
+
+def bench_writes(
+    ports: list[int],
+    servers: list[int],
+    staging: Environment,
+    triggers: int,
+    batch: bool = True,
+) -> None:
+    key = staging.api_key
+    asyncio.run(trigger_load(ports, key, 400, 16))  # warm-up: fill the pools
+    for concurrency in (8, 32):
+        result = measured_load(ports, servers, key, triggers, concurrency)
+        print(
+            f"single triggers over HTTP, 2 daphne processes, {concurrency} connections: {result}"
+        )
+    result = measured_load(ports, servers, key, triggers, 16, sdk=True)
+    print(
+        f"single triggers as the SDK sends them (superjson, request idempotency key), 16 connections: {result}"
+    )
+    if not batch:
+        return
     times = [asyncio.run(batch_accept(ports[0], key, 1000)) for _ in range(5)]
     print(
         f"batch of 1,000 items accepted (create + NDJSON items, sealed): median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
@@ -397,18 +445,33 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--triggers", type=int, default=5000)
     parser.add_argument("--only", choices=["list", "writes"], default=None)
+    parser.add_argument(
+        "--app",
+        default="dashboard.asgi:application",
+        help="ASGI app to serve (dashboard.asgi:django_asgi_app: Django's own handler "
+        "with the whole middleware stack, for comparison)",
+    )
+    parser.add_argument(
+        "--no-batch", action="store_true", help="skip the 1,000-item batch timing"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         print("note: the targets are for PostgreSQL (set DATABASE_URL)")
     print(f"machine: {os.cpu_count()} cores, load average {loadavg()}")
     prod = seed(args.runs)
     staging = Environment.objects.get(slug="staging")
-    procs = start_servers(args.port, 2)
+    procs = start_servers(args.port, 2, args.app)
     try:
         if args.only in (None, "list"):
             bench_list(args.port, prod, args.samples)
         if args.only in (None, "writes"):
-            bench_writes([args.port, args.port + 1], staging, args.triggers)
+            bench_writes(
+                [args.port, args.port + 1],
+                [proc.pid for proc in procs],
+                staging,
+                args.triggers,
+                batch=not args.no_batch,
+            )
     finally:
         stop_servers(procs)
     print(f"load average after: {loadavg()}")

@@ -36,7 +36,9 @@ from runs.models import (
     RunTag,
 )
 from runs.statuses import FAILED, RunStatus
+from runs.trigger_sql import NOT_CHECKED, current_tasks, insert_run
 
+TRIGGERED_MESSAGE = "Run triggered"
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 128
 MACHINES = (
@@ -387,7 +389,7 @@ def _insert(prepared: list[_Prepared], now) -> list[Run]:
                 environment_id=run.environment_id,
                 kind=RunEventKind.STATUS,
                 status=run.status,
-                message="Run triggered",
+                message=TRIGGERED_MESSAGE,
                 created_at=now,
             )
             for run in runs
@@ -413,6 +415,10 @@ def trigger(
     options = options or TriggerOptions()
     data = raw_payload if raw_payload is not None else packets.encode_value(payload)[0]
     now = timezone.now()
+    if connection_vendor() == "postgresql" and not options.idempotency_key:
+        return _trigger_in_one_statement(
+            environment, task_identifier, data, options, now
+        ), False
     for _ in range(3):
         try:
             with transaction.atomic():
@@ -436,6 +442,29 @@ def trigger(
             )
             if existing is not None:
                 return existing, True
+    raise Unprocessable("Could not trigger the run, please retry")
+
+
+def _trigger_in_one_statement(
+    environment: Environment,
+    task_identifier: str,
+    data: str,
+    options: TriggerOptions,
+    now,
+) -> Run:
+    """`trigger` without an idempotency key on PostgreSQL: the task definition from
+    the per-process cache, the run written by one statement (runs.trigger_sql)."""
+    for _ in range(3):
+        lookups: dict = {}
+        deployment_id: object = NOT_CHECKED
+        if not options.lock_to_version:
+            deployment_id, task = current_tasks.get(environment, task_identifier)
+            lookups[("task", task_identifier, "")] = task
+        prepared = _prepare(environment, task_identifier, data, options, now, lookups)
+        run = insert_run(prepared.run, prepared.tags, TRIGGERED_MESSAGE, deployment_id)
+        if run is not None:
+            return run
+        current_tasks.forget(environment, task_identifier)  # deployed meanwhile
     raise Unprocessable("Could not trigger the run, please retry")
 
 

@@ -1,0 +1,183 @@
+"""One trigger as one statement on PostgreSQL (the API's hot path).
+
+`insert_run` writes a prepared run, its tag rows and its "Run triggered" event, and
+takes its number, in one data-modifying CTE executed on its own (autocommit: the
+statement is the transaction) instead of ~7 ORM round trips. The environment row
+(the run counter) is locked from that statement to its commit only, so numbers stay
+dense and unique. After commit: NOTIFY (workers first), then the live feed, as
+`runs.lifecycle.record_events` does. Inside a caller's transaction the same
+statement runs there and both wait for that commit.
+
+`CurrentTasks` caches which task definition a trigger gets (the environment's current
+deployment's), per process. Task definitions never change once created; only which
+deployment is current does, and the insert re-checks that in the same statement: when
+another process deployed meanwhile the statement inserts nothing, the entry is
+dropped and the trigger prepared again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import psycopg
+from django.db import connection
+
+from realtime.publish import run_changed
+from runs.deployments import current_deployment, find_task
+from runs.lifecycle import EVENTS_CHANNEL, QUEUE_CHANNEL, publish_changes
+from runs.models import Deployment, Environment, Run, RunEvent, RunEventKind, RunTag
+from runs.statuses import RunStatus
+
+NOT_CHECKED = object()  # a version-locked trigger: nothing to re-check
+
+
+class CurrentTasks:
+    """(environment, task) → (current deployment id, its definition of the task)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, str], tuple[int | None, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, environment: Environment, task_identifier: str):
+        key = (environment.pk, task_identifier)
+        entry = self._entries.get(key)
+        if entry is None:
+            task = find_task(environment, task_identifier)
+            if task is not None:
+                entry = (task.deployment_id, task)
+            else:
+                deployment = current_deployment(environment)
+                entry = (deployment.pk if deployment else None, None)
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[key] = entry
+        return entry
+
+    def forget(self, environment: Environment, task_identifier: str) -> None:
+        with self._lock:
+            self._entries.pop((environment.pk, task_identifier), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+current_tasks = CurrentTasks()
+
+
+@cache
+def _run_fields() -> list:
+    """Every column a trigger writes (all but the id and the number)."""
+    return [
+        f for f in Run._meta.concrete_fields if not f.primary_key and f.name != "number"
+    ]
+
+
+@cache
+def _statement(check_deployment: bool) -> str:
+    """The run travels as one JSON document (jsonb_populate_record): one parameter
+    instead of one per column, so psycopg can reuse its parsed form of the query."""
+    q = connection.ops.quote_name
+    env, run, tag, event, deployment = (
+        q(model._meta.db_table)
+        for model in (Environment, Run, RunTag, RunEvent, Deployment)
+    )
+    columns = [q(f.column) for f in _run_fields()]
+    check = (
+        f"AND (SELECT d.id FROM {deployment} d WHERE d.environment_id = %s "
+        f"AND d.is_current) IS NOT DISTINCT FROM CAST(%s AS bigint) "
+        if check_deployment
+        else ""
+    )
+    return (
+        f"WITH n AS (UPDATE {env} SET next_run_number = next_run_number + 1 "
+        f"WHERE id = %s {check}RETURNING next_run_number - 1 AS number), "
+        f"r AS (INSERT INTO {run} ({', '.join(columns)}, number) "
+        f"SELECT {', '.join(f'j.{c}' for c in columns)}, n.number "
+        f"FROM n, jsonb_populate_record(NULL::{run}, CAST(%s AS jsonb)) AS j "
+        f"RETURNING id, number), "
+        f"t AS (INSERT INTO {tag} (run_id, environment_id, tag, created_at) "
+        f"SELECT r.id, %s, x.tag, CAST(%s AS timestamp with time zone) "
+        f"FROM r, unnest(CAST(%s AS varchar[])) AS x(tag)), "
+        f"e AS (INSERT INTO {event} (run_id, environment_id, kind, status, level, "
+        f"message, attributes, created_at) SELECT r.id, %s, %s, %s, '', %s, "
+        f"CAST('{{}}' AS jsonb), CAST(%s AS timestamp with time zone) FROM r "
+        f"RETURNING id) "
+        f"SELECT r.id, r.number, e.id FROM r, e"
+    )
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _run_document(run: Run) -> str:
+    return json.dumps(
+        {f.column: _json_value(getattr(run, f.attname)) for f in _run_fields()},
+        separators=(",", ":"),
+    )
+
+
+def insert_run(
+    run: Run, tags: list[str], message: str, current_deployment_id: Any = NOT_CHECKED
+) -> Run | None:
+    """Insert `run` (number assigned here) with its tags and its first status event.
+    With `current_deployment_id`, only while that is still the environment's current
+    deployment (None: it has none): returns None, having written nothing, otherwise."""
+    params: list[Any] = [run.environment_id]
+    check = current_deployment_id is not NOT_CHECKED
+    if check:
+        params += [run.environment_id, current_deployment_id]
+    params += [_run_document(run), run.environment_id, run.created_at, tags]
+    params += [
+        run.environment_id,
+        str(RunEventKind.STATUS),
+        str(run.status),
+        message,
+        run.created_at,
+    ]
+    found = _execute_prepared(_statement(check), params)
+    if found is None:
+        return None
+    run.pk, run.number, event_id = found
+    run._state.adding = False
+    run._state.db = connection.alias
+    _announce(run, event_id)
+    return run
+
+
+def _execute_prepared(sql: str, params: list[Any]) -> tuple | None:
+    """Run `sql` as a server-side prepared statement (Django's cursors bind client-side
+    and never prepare): PostgreSQL parses and plans the statement once per connection
+    instead of on every trigger."""
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
+
+
+def _announce(run: Run, event_id: int) -> None:
+    change = (run.pk, run.environment_id, RunEventKind.STATUS, event_id)
+    queued = run.status == RunStatus.QUEUED
+    if connection.in_atomic_block:  # the caller's commit will announce it
+        publish_changes([change], queued=queued)
+        return
+    channels = [QUEUE_CHANNEL, EVENTS_CHANNEL] if queued else [EVENTS_CHANNEL]
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(f"NOTIFY {channel}" for channel in channels))
+    run_changed(
+        {
+            "run_id": run.pk,
+            "environment_id": run.environment_id,
+            "kind": RunEventKind.STATUS,
+            "event_id": event_id,
+        }
+    )

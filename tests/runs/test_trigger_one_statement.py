@@ -1,0 +1,69 @@
+"""The single-trigger path: its cached task definitions follow new deployments, and
+what it writes equals what the general path writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from runs.models import Run, RunEvent, RunTag
+from runs.statuses import RunStatus
+from runs.trigger_sql import current_tasks
+from runs.triggering import TriggerOptions, trigger
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    current_tasks.clear()
+    yield
+    current_tasks.clear()
+
+
+@pytest.mark.django_db
+def test_a_new_deployment_replaces_the_cached_task(dev, deploy):
+    deploy(dev, "a", queue="first")
+    first, _ = trigger(dev, "a", {})
+    deploy(dev, "a", "b", queue="second")  # another task set: a new current version
+    second, _ = trigger(dev, "a", {})
+    assert (first.queue, second.queue) == ("first", "second")
+    assert [r.number for r in Run.objects.order_by("pk")] == [1, 2]
+
+
+@pytest.mark.django_db
+def test_a_task_deployed_after_a_pending_trigger_is_found(dev, deploy):
+    pending, _ = trigger(dev, "later", {})
+    deploy(dev, "later")
+    run, _ = trigger(dev, "later", {})
+    assert pending.status == RunStatus.PENDING_VERSION
+    assert run.status == RunStatus.QUEUED
+
+
+@pytest.mark.django_db
+def test_the_run_its_tags_and_its_event_are_written(dev, deploy):
+    deploy(dev, "a", machine="medium-1x")
+    run, cached = trigger(
+        dev,
+        "a",
+        {"n": 1},
+        TriggerOptions(tags=["b", "a"], metadata={"k": [1, 2]}, delay="1h", ttl="5m"),
+    )
+    stored = Run.objects.get(pk=run.pk)
+    assert not cached and stored.friendly_id == run.friendly_id
+    assert stored.number == run.number == 1
+    assert (stored.status, stored.machine, stored.tags) == (
+        RunStatus.DELAYED,
+        "medium-1x",
+        ["a", "b"],
+    )
+    assert stored.metadata == {"k": [1, 2]} and stored.seed_metadata == {"k": [1, 2]}
+    assert stored.delay_until == run.delay_until and stored.ttl == "5m"
+    assert stored.created_at == run.created_at
+    assert sorted(RunTag.objects.filter(run=stored).values_list("tag", flat=True)) == [
+        "a",
+        "b",
+    ]
+    event = RunEvent.objects.get(run=stored)
+    assert (event.kind, event.status, event.message) == (
+        "status",
+        RunStatus.DELAYED,
+        "Run triggered",
+    )
