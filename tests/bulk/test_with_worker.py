@@ -27,7 +27,8 @@ def test_bulk_cancel_stops_executing_runs_and_cancels_queued_ones(dev, start_wor
     spinning, _ = trigger(dev, "spin", {})
     queued = [trigger(dev, "spin", {})[0] for _ in range(3)]
     wait_until(lambda: Run.objects.get(pk=spinning.pk).status == RunStatus.EXECUTING)
-    process = next(iter(worker.active)).process
+    # the run turns EXECUTING in the claim, a moment before the worker records its attempt
+    process = wait_until(lambda: next(iter(list(worker.active)), None)).process
 
     action = bulk.create_bulk_action(
         bulk.target_from_filter(dev, {"task": "spin"}), "cancel"

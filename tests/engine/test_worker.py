@@ -92,7 +92,8 @@ def test_cancel_stops_a_cpu_bound_run_within_a_second(dev, start_worker):
     worker = start_worker(environments=["dev"], concurrency=1)
     run, _ = trigger(dev, "spin", {})
     wait_until(lambda: Run.objects.get(pk=run.pk).status == RunStatus.EXECUTING)
-    process = next(iter(worker.active)).process
+    # the run turns EXECUTING in the claim, a moment before the worker records its attempt
+    process = wait_until(lambda: next(iter(list(worker.active)), None)).process
     started = time.monotonic()
     assert cancel_run(run)
     wait_until(lambda: not process.is_alive(), timeout=1.0, interval=0.01)
