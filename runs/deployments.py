@@ -197,3 +197,36 @@ def release_pending_version(
 
 def _clamped_max_duration(seconds: int | None) -> int | None:
     return None if seconds is None else max(MIN_MAX_DURATION, int(seconds))
+
+
+def release_stranded_pending(now: datetime) -> int:
+    """PENDING_VERSION runs whose task the current deployment already has: a trigger
+    that found no task commits just after a deployment released the waiting runs.
+    The scheduler sweeps them up (one indexed read when there are none)."""
+    stranded = set(
+        Run.objects.filter(status=RunStatus.PENDING_VERSION)
+        .values_list("environment_id", "task_identifier")
+        .distinct()[:100]
+    )
+    if not stranded:
+        return 0
+    definitions = TaskDefinition.objects.select_related("deployment__environment").filter(
+        deployment__is_current=True,
+        deployment__environment_id__in={env for env, _ in stranded},
+        slug__in={task for _, task in stranded},
+    )
+    moved = 0
+    for definition in definitions:
+        environment = definition.deployment.environment
+        if (environment.pk, definition.slug) not in stranded:
+            continue
+        spec = TaskSpec(
+            slug=definition.slug,
+            module=definition.module,
+            function=definition.function,
+            queue=definition.queue,
+            max_duration=definition.max_duration,
+        )
+        with transaction.atomic():
+            moved += release_pending_version(environment, [spec], now)
+    return moved

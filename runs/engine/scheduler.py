@@ -4,6 +4,7 @@ rows with SKIP LOCKED and moves them with a guarded, set-based transition).
 - DELAYED runs whose delay has passed → QUEUED
 - WAITING runs whose retry time has come → QUEUED
 - QUEUED / PENDING_VERSION runs past their TTL → EXPIRED
+- PENDING_VERSION runs whose task the current deployment has → QUEUED
 - runs whose worker stopped heart-beating → QUEUED again (attempts left) or CRASHED
 - batches whose runs have all finished → COMPLETED
 - pending bulk actions advance by one chunk
@@ -21,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs import bulk
+from runs.deployments import release_stranded_pending
 from runs.engine.batches import settle_batches
 from runs.lifecycle import queue_runs, transition_many
 from runs.models import Attempt, AttemptStatus, Run
@@ -35,6 +37,7 @@ def tick() -> int:
         promote_due(RunStatus.DELAYED, "delay_until", "Delay elapsed")
         + promote_due(RunStatus.WAITING, "retry_at", "Retrying")
         + expire_ttl()
+        + release_stranded_pending(timezone.now())
         + recover_stale()
         + bulk.run_pending_bulk_actions()
     )

@@ -146,3 +146,20 @@ def test_the_pending_version_release_takes_the_task_queue_and_max_duration(dev, 
         "mine",
         60,
     )
+
+
+def test_a_run_left_pending_after_its_deployment_is_released_by_the_sweep(dev, deploy):
+    deploy(dev, "later", queue="reports")
+    # what a trigger that read "no task" just before the deployment committed leaves
+    stranded, _ = trigger(dev, "later", {})
+    Run.objects.filter(pk=stranded.pk).update(
+        status=S.PENDING_VERSION, queue="task/later"
+    )
+    waiting, _ = trigger(dev, "not-deployed", {})
+    assert waiting.status == S.PENDING_VERSION
+    scheduler.tick()
+    stranded.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (stranded.status, stranded.queue) == (S.QUEUED, "reports")
+    assert waiting.status == S.PENDING_VERSION
+    assert scheduler.tick() == 0  # nothing left to release: the sweep is idempotent
