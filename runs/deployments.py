@@ -210,7 +210,9 @@ def release_stranded_pending(now: datetime) -> int:
     )
     if not stranded:
         return 0
-    definitions = TaskDefinition.objects.select_related("deployment__environment").filter(
+    definitions = TaskDefinition.objects.select_related(
+        "deployment__environment"
+    ).filter(
         deployment__is_current=True,
         deployment__environment_id__in={env for env, _ in stranded},
         slug__in={task for _, task in stranded},
