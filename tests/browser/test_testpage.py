@@ -24,7 +24,9 @@ def open_task(page, live_url: str, task: str) -> None:
     page.wait_for_url(f"**/env/dev/test/tasks/{task}/")
 
 
-def test_enter_right_after_typing_opens_the_task_typed(live_url, page, alice, dev, deploy):
+def test_enter_right_after_typing_opens_the_task_typed(
+    live_url, page, alice, dev, deploy
+):
     deploy(dev, "alpha-first", "zeta-wanted")
     sign_in(page, live_url, "alice", "alice-password")
     page.goto(f"{live_url}/env/dev/test/")
