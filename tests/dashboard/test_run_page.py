@@ -264,3 +264,10 @@ def test_queued_for_is_the_wait_before_the_first_start_even_after_a_retry(
     )
     run.refresh_from_db()
     assert run_page_context(run)["timing"]["queued_for"] == timedelta(seconds=2)
+
+
+def test_an_unknown_run_is_a_404_page_that_leads_back(signed_in, dev):
+    response = signed_in.get("/env/dev/runs/run_doesnotexist/")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "/env/dev/runs/run_doesnotexist/" in body and 'href="/"' in body
