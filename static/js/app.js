@@ -165,7 +165,7 @@
     event.preventDefault();
     const index = items.indexOf(document.activeElement);
     const next = event.key === "ArrowDown" ? (index + 1) % items.length : (index - 1 + items.length) % items.length;
-    items[next].focus();
+    items[next].focus({ preventScroll: true });  // a scroll closes table menus
   });
 
   // --- dialogs and confirmations ----------------------------------------------------------

@@ -203,6 +203,7 @@ def test_the_row_menu_survives_live_updates_of_its_run(
     settle(page)
     page.focus(f"{row} .row-menu summary")
     page.keyboard.press("Enter")
+    page.wait_for_selector(f"{row} .row-menu .menu-items.is-fixed")
     page.keyboard.press("ArrowDown")
     progress(0.25)
     assert page.locator(f"{row} .row-menu[open]").count() == 1
