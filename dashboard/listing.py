@@ -164,22 +164,31 @@ def filter_options(environment: Environment, listing: RunListing) -> dict:
         | set(data.get("queue") or [])
     )
     return {
+        **filter_state(listing),
         "status_groups": STATUS_GROUP_CHOICES,
         "statuses": [
             (value, label, DESCRIPTIONS.get(value, ""))
             for value, label in RunStatus.choices
         ],
-        "selected_statuses": set(data.get("status") or []),
         "tasks": tasks,
-        "selected_tasks": set(data.get("task") or []),
         "versions": versions,
         "queues": queues,
         "machines": MACHINES,
-        "selected_machines": set(data.get("machine") or []),
         "periods": [(p, PERIOD_LABELS[p]) for p in [*PERIODS, "all"]],
+        "page_sizes": PAGE_SIZES,
+    }
+
+
+def filter_state(listing: RunListing) -> dict:
+    """What the filter bar's buttons show (selection counts, the period), without a
+    query: the htmx answer to a filter change sends them along with the table."""
+    data = listing.filter.form.cleaned_data if listing.filter.is_valid() else {}
+    return {
+        "selected_statuses": set(data.get("status") or []),
+        "selected_tasks": set(data.get("task") or []),
+        "selected_machines": set(data.get("machine") or []),
         "period": listing.query.get("period") or DEFAULT_PERIOD,
         "period_label": _period_label(listing),
-        "page_sizes": PAGE_SIZES,
         "more_active": sum(bool(listing.query.get(name)) for name in MORE_FILTERS),
     }
 

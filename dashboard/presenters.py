@@ -9,7 +9,7 @@ an htmx out-of-band swap.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -126,13 +126,24 @@ def render_run_event_rows(run: Run, after_event_id: int) -> str:
 def _timing(run: Run) -> dict:
     end = run.finished_at or timezone.now()
     return {
-        "queued_for": (run.started_at or end) - (run.queued_at or run.created_at)
-        if run.queued_at or run.started_at
-        else None,
+        "queued_for": _queued_for(run, end),
         "ran_for": end - run.started_at if run.started_at else None,
         "total": end - run.created_at,
         "is_live": run.finished_at is None,
     }
+
+
+def _queued_for(run: Run, end: datetime) -> timedelta | None:
+    """How long the run waited before it first started. `queued_at` is the latest
+    queueing: a retried or recovered run was queued again after its first start, so
+    its first wait counts from its creation (or the end of its delay)."""
+    if not (run.queued_at or run.started_at):
+        return None
+    started = run.started_at or end
+    waited_from = run.queued_at or run.created_at
+    if waited_from > started:
+        waited_from = max(run.created_at, run.delay_until or run.created_at)
+    return started - waited_from
 
 
 def _payload(run: Run) -> dict:

@@ -210,6 +210,10 @@ RUNWATCH_TASK_MODULES = env_list("RUNWATCH_TASK_MODULES")
 RUNWATCH_METADATA_MAX_BYTES = env_int("RUNWATCH_METADATA_MAX_BYTES", 262_144)
 RUNWATCH_PAYLOAD_MAX_BYTES = env_int("RUNWATCH_PAYLOAD_MAX_BYTES", 3_145_728)
 RUNWATCH_BATCH_MAX_ITEMS = env_int("RUNWATCH_BATCH_MAX_ITEMS", 1000)
+# A streamed batch (`POST /api/v3/batches`) whose items are not all sent by then is ABORTED.
+RUNWATCH_BATCH_SEAL_TIMEOUT_SECONDS = env_int(
+    "RUNWATCH_BATCH_SEAL_TIMEOUT_SECONDS", 1800
+)
 # Request bodies (the Test page's form) must fit the largest payload and metadata, even
 # pretty-printed (about twice the compact size), so that the size rules can answer them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = (

@@ -68,14 +68,24 @@ def parse_delay_strict(
         text = str(value).strip()
         if _DURATION.match(text):
             return now + timedelta(seconds=parse_duration_seconds(text))
-        when = parse_datetime(text)
+        when = _parse_datetime(text)
         if when is None:
-            raise InvalidDuration(f"Invalid delay: {value}")
+            raise InvalidDuration(
+                f"Invalid delay: {value} (use e.g. 30s, 10m, 1h30m, 2d or a future "
+                "ISO-8601 date)"
+            )
         if timezone.is_naive(when):
             when = timezone.make_aware(when, timezone.UTC)
     if when <= now:
-        raise InvalidDuration(f"Invalid delay: {value}")
+        raise InvalidDuration(f"Invalid delay: {value} is in the past")
     return when
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    try:
+        return parse_datetime(text)
+    except ValueError:  # well formatted but not a date (month 13, hour 25)
+        return None
 
 
 def parse_ttl(value: str | int | float | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from dashboard.listing import filter_options, list_runs, page_size
+from dashboard.listing import filter_options, filter_state, list_runs, page_size
 from dashboard.presenters import batch_context, status_counts
 from dashboard.views.common import environment_page, page_context
 from runs.filters import BatchFilter
@@ -74,7 +74,13 @@ def batch_page(
         return render(
             request,
             "dashboard/batch_page.html#runs-table",
-            {"listing": listing, "environment": environment},
+            {
+                "listing": listing,
+                "environment": environment,
+                "filter_options": filter_state(listing),
+                "filter_summaries_oob": True,
+                "hide_period": True,
+            },
         )
     context = page_context(
         request,

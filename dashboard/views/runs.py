@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.forms import ReplayForm, RescheduleForm
-from dashboard.listing import filter_options, list_runs
+from dashboard.listing import filter_options, filter_state, list_runs
 from dashboard.presenters import (
     events_before,
     render_run_fragments,
@@ -35,7 +35,12 @@ def runs_list(request: HttpRequest, environment: Environment) -> HttpResponse:
         return render(
             request,
             "dashboard/runs_list.html#runs-table",
-            {"listing": listing, "environment": environment},
+            {
+                "listing": listing,
+                "environment": environment,
+                "filter_options": filter_state(listing),
+                "filter_summaries_oob": True,
+            },
         )
     context = page_context(
         request,

@@ -7,6 +7,7 @@ rows with SKIP LOCKED and moves them with a guarded, set-based transition).
 - PENDING_VERSION runs whose task the current deployment has → QUEUED
 - runs whose worker stopped heart-beating → QUEUED again (attempts left) or CRASHED
 - batches whose runs have all finished → COMPLETED
+- streamed batches not sealed within the seal timeout → ABORTED
 - pending bulk actions advance by one chunk
 
 Each sweep first looks without locking, so an idle system (and SQLite, where every
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from runs import bulk
 from runs.deployments import release_stranded_pending
-from runs.engine.batches import settle_batches
+from runs.engine.batches import abort_unsealed_batches, settle_batches
 from runs.lifecycle import queue_runs, transition_many
 from runs.models import Attempt, AttemptStatus, Run
 from runs.statuses import EXPIRABLE, HOLDING, RunStatus
@@ -42,6 +43,7 @@ def tick() -> int:
         + bulk.run_pending_bulk_actions()
     )
     settle_batches()
+    abort_unsealed_batches()
     return changed
 
 

@@ -165,7 +165,7 @@
     event.preventDefault();
     const index = items.indexOf(document.activeElement);
     const next = event.key === "ArrowDown" ? (index + 1) % items.length : (index - 1 + items.length) % items.length;
-    items[next].focus();
+    items[next].focus({ preventScroll: true });  // a scroll closes table menus
   });
 
   // --- dialogs and confirmations ----------------------------------------------------------
@@ -203,6 +203,11 @@
     if (!event.detail.question) return;
     event.preventDefault();
     const trigger = event.detail.elt;
+    if (trigger.dataset.confirmed) {  // confirmed already, before a live update replaced it
+      delete trigger.dataset.confirmed;
+      event.detail.issueRequest(true);
+      return;
+    }
     const dialog = document.createElement("dialog");
     dialog.className = "dialog dialog-narrow confirm-dialog";
     dialog.innerHTML =
@@ -215,7 +220,14 @@
     dialog.addEventListener("close", function () { dialog.remove(); });
     dialog.querySelector("[data-confirm-ok]").addEventListener("click", function () {
       dialog.close();
-      event.detail.issueRequest(true);
+      if (document.body.contains(trigger)) { event.detail.issueRequest(true); return; }
+      // A live update replaced the trigger (its row) while the dialog was open: htmx
+      // would drop the request, so send it from the replacement (gone: nothing to do).
+      const path = trigger.getAttribute("hx-post");
+      const current = path && document.querySelector('[hx-post="' + CSS.escape(path) + '"]');
+      if (!current) return;
+      current.dataset.confirmed = "1";
+      htmx.ajax("POST", path, { source: current });
     });
     document.getElementById("dialogs").appendChild(dialog);
     dialog.showModal();
@@ -484,6 +496,23 @@
   }
   document.addEventListener("htmx:oobAfterSwap", restoreCursor);
   document.addEventListener("htmx:afterSettle", restoreCursor);
+  // ...and keep its actions menu open (with the focused item) while a live update
+  // replaces the row, or a running run's menu would close before Cancel can be picked.
+  let openMenu = null;
+  document.addEventListener("htmx:oobBeforeSwap", function () {
+    const menu = document.querySelector("tr[id] details.row-menu[open]");
+    const items = menu ? Array.from(menu.querySelectorAll(".menu-items > a, .menu-items > button")) : [];
+    openMenu = menu ? { row: menu.closest("tr").id, item: items.indexOf(document.activeElement) } : null;
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    if (!openMenu) return;
+    const row = document.getElementById(openMenu.row);
+    const menu = row && row.querySelector("details.row-menu");
+    if (!menu || menu.open) return;
+    menu.open = true;
+    const item = menu.querySelectorAll(".menu-items > a, .menu-items > button")[openMenu.item];
+    if (item) item.focus({ preventScroll: true });  // a scroll would close the menu
+  });
   document.addEventListener("htmx:wsAfterMessage", restoreCursor);
   let prefix = null;
   document.addEventListener("keydown", function (event) {

@@ -659,15 +659,27 @@
     input._ready = true;
     const rows = function () { return Array.from(document.querySelectorAll(".test-task-link")); };
     const open = function () { const first = rows()[0]; if (first) first.click(); };
+    // Enter opens the first task listed for what was typed: typed faster than the
+    // search's debounce, the list still shows the previous search, so search now and wait.
+    const openWhenListed = function () {
+      const wanted = input.value.trim();
+      const listed = function () {
+        const list = document.getElementById("test-task-list");
+        return list && list.dataset.query === wanted;
+      };
+      if (listed()) { open(); return; }
+      const wait = function () {
+        if (!listed()) return;
+        document.body.removeEventListener("htmx:afterSettle", wait);
+        open();
+      };
+      document.body.addEventListener("htmx:afterSettle", wait);
+      if (!input.classList.contains("htmx-request")) htmx.trigger(input, "search");
+    };
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter") {
         event.preventDefault();
-        // Wait for a pending search to land so Enter opens what was typed.
-        if (input.classList.contains("htmx-request")) {
-          document.body.addEventListener("htmx:afterSettle", open, { once: true });
-        } else {
-          open();
-        }
+        openWhenListed();
       } else if (event.key === "ArrowDown") {
         event.preventDefault();
         const first = rows()[0];

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from runs.batch_streams import add_batch_items, batch_run_ids, create_batch
+from runs.engine import scheduler
+from runs.engine.batches import abort_unsealed_batches
 from runs.errors import InvalidInput, Unprocessable
 from runs.models import Batch, BatchStatus, Run
+from runs.statuses import RunStatus
 from runs.triggering import BatchItem, TriggerOptions, trigger
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +78,31 @@ def test_an_expired_batch_idempotency_key_opens_a_new_batch(dev):
     )
     second, cached = create_batch(dev, 1, idempotency_key="k")
     assert not cached and second.pk != first.pk
+
+
+def test_a_batch_not_sealed_within_the_seal_timeout_is_aborted(dev, deploy, settings):
+    settings.RUNWATCH_BATCH_SEAL_TIMEOUT_SECONDS = 1800
+    deploy(dev, "a")
+    stale, _ = create_batch(dev, 3)
+    add_batch_items(stale, items(0))
+    fresh, _ = create_batch(dev, 2)
+    sealed_old, _ = create_batch(dev, 1)
+    add_batch_items(sealed_old, items(0))
+    long_ago = timezone.now() - timedelta(seconds=1801)
+    Batch.objects.filter(pk__in=[stale.pk, sealed_old.pk]).update(created_at=long_ago)
+    Batch.objects.filter(pk=fresh.pk).update(
+        created_at=timezone.now() - timedelta(seconds=1790)
+    )
+
+    scheduler.tick()
+
+    stale.refresh_from_db()
+    assert stale.status == BatchStatus.ABORTED and not stale.sealed
+    assert stale.completed_at is not None
+    assert Batch.objects.get(pk=fresh.pk).status == BatchStatus.PENDING
+    assert Batch.objects.get(pk=sealed_old.pk).status == BatchStatus.PENDING
+    # the item that did arrive is a run already in flight: it is left alone
+    assert Run.objects.get(batch=stale).status == RunStatus.QUEUED
+    with pytest.raises(Unprocessable, match="current: ABORTED"):
+        add_batch_items(stale, items(1, 2))
+    assert abort_unsealed_batches() == 0

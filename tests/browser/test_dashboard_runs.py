@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from runs.metadata import MetadataUpdate, update_metadata
 from runs.models import Run
 from runs.statuses import RunStatus
 from tests.conftest import sign_in
@@ -185,6 +186,34 @@ def test_cancel_from_the_row_menu(live_url, page, alice, dev, make_run):
     assert "Canceled" in page.inner_text(f"#run-{run.friendly_id} .col-status")
     assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELED
     assert_not_reloaded(page)
+
+
+def test_the_row_menu_survives_live_updates_of_its_run(
+    live_url, page, alice, dev, make_run
+):
+    run = make_run(dev)
+    row = f"#run-{run.friendly_id}"
+
+    def progress(value: float) -> None:  # what a running task's metadata flush does
+        update_metadata(run, MetadataUpdate(metadata={"progress": value}))
+        page.wait_for_selector(f'{row} .progress[aria-valuenow="{int(value * 100)}"]')
+
+    sign_in(page, live_url, "alice", "alice-password")
+    page.goto(f"{live_url}/env/dev/runs/")
+    settle(page)
+    page.focus(f"{row} .row-menu summary")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{row} .row-menu .menu-items.is-fixed")
+    page.keyboard.press("ArrowDown")
+    progress(0.25)
+    assert page.locator(f"{row} .row-menu[open]").count() == 1
+    assert page.evaluate("document.activeElement.closest('.menu-items') !== null")
+
+    page.click(f"{row} .menu-cancel")
+    progress(0.5)  # the row is replaced while the confirmation is open
+    page.locator("dialog.confirm-dialog [data-confirm-ok]").click()
+    page.wait_for_selector(f"{row}[data-status=CANCELED]")
+    assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELED
 
 
 def test_environment_switch_keeps_the_section(

@@ -24,6 +24,19 @@ def open_task(page, live_url: str, task: str) -> None:
     page.wait_for_url(f"**/env/dev/test/tasks/{task}/")
 
 
+def test_enter_right_after_typing_opens_the_task_typed(
+    live_url, page, alice, dev, deploy
+):
+    deploy(dev, "alpha-first", "zeta-wanted")
+    sign_in(page, live_url, "alice", "alice-password")
+    page.goto(f"{live_url}/env/dev/test/")
+    page.wait_for_function("document.documentElement.dataset.appReady === '1'")
+    search = page.locator("[data-test-search]")
+    search.press_sequentially("zeta")
+    search.press("Enter")  # before the debounced search has answered
+    page.wait_for_url("**/env/dev/test/tasks/zeta-wanted/")
+
+
 def test_run_a_task_with_a_payload_and_a_tag_and_watch_it_complete(
     live_url, page, alice, dev, deploy, start_worker
 ):

@@ -248,3 +248,26 @@ def test_earlier_events_load_page_by_page(signed_in, dev, make_run, monkeypatch)
         signed_in.get(f"/env/dev/runs/{run.friendly_id}/events?before=x").status_code
         == 400
     )
+
+
+def test_queued_for_is_the_wait_before_the_first_start_even_after_a_retry(
+    dev, make_run
+):
+    run = make_run(dev)
+    created = run.created_at
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.QUEUED,
+        started_at=created + timedelta(seconds=2),
+        # queued again for attempt 2, ten seconds after the first start
+        queued_at=created + timedelta(seconds=12),
+        attempt_count=1,
+    )
+    run.refresh_from_db()
+    assert run_page_context(run)["timing"]["queued_for"] == timedelta(seconds=2)
+
+
+def test_an_unknown_run_is_a_404_page_that_leads_back(signed_in, dev):
+    response = signed_in.get("/env/dev/runs/run_doesnotexist/")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "/env/dev/runs/run_doesnotexist/" in body and 'href="/"' in body

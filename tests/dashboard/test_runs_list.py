@@ -194,6 +194,25 @@ def test_an_htmx_request_gets_only_the_table(signed_in, dev, make_run):
     assert "<html" in restore.content.decode()
 
 
+def test_an_htmx_answer_updates_the_filter_buttons_out_of_band(signed_in, dev):
+    response = signed_in.get(
+        "/env/dev/runs/?status=failed&status=COMPLETED&task=a&from=2026-01-01T10:00"
+        "&queue=q",
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    for button in ("status", "task", "period", "more"):
+        assert f'<summary id="filter-{button}"' in body
+    status = body[body.index('id="filter-status"') :]
+    assert 'hx-swap-oob="true"' in status[: status.index(">")]
+    assert '<span class="count">2</span>' in status[: status.index("</summary>")]
+    period = body[body.index('id="filter-period"') :]
+    assert "Custom range" in period[: period.index("</summary>")]
+    full = signed_in.get("/env/dev/runs/?status=failed").content.decode()
+    assert full.count('id="filter-status"') == 1
+    assert "hx-swap-oob" not in full[full.index('id="filter-status"') :][:200]
+
+
 def test_the_page_keeps_the_hooks_other_features_build_on(signed_in, dev, make_run):
     make_run(dev)
     body = signed_in.get("/env/dev/runs/").content.decode()

@@ -83,6 +83,17 @@ def test_batches_list_bad_input_is_a_message(signed_in, dev, query, message):
     assert message in response.content.decode()
 
 
+def test_batches_filter_change_updates_the_status_button(signed_in, dev):
+    body = signed_in.get(
+        "/env/dev/batches/?status=PENDING&status=ABORTED", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    button = body[body.index('<summary id="batch-filter-status"') :]
+    button = button[: button.index("</summary>")]
+    assert 'hx-swap-oob="true"' in button and '<span class="count">2</span>' in button
+    full = signed_in.get("/env/dev/batches/?status=PENDING").content.decode()
+    assert full.count('id="batch-filter-status"') == 1
+
+
 def test_batches_list_queries_do_not_grow_with_the_page(signed_in, dev, deploy):
     deploy(dev, "hello-world")
     make_batch(dev, 2)
