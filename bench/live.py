@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,47 +42,147 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 
-ROW = re.compile(r'<tr id="run-(run_\w+)"[^>]*? data-updated="([^"]+)"')
-ACK = re.compile(r'<div id="live-state"[^>]*? data-seq="(\d+)" data-ack')
+ROW = re.compile(rb'<tr id="run-(run_\w+)"[^>]*? data-updated="([^"]+)"')
+ACK = re.compile(rb'<div id="live-state"[^>]*? data-seq="(\d+)" data-ack')
 
 
 # --- clients (a separate process each) ---------------------------------------------
+#
+# The clients share the two cores with the server, so they are as cheap as a client
+# that still receives and checks every message can be: a minimal websocket client on
+# an asyncio Protocol (handshake, unmasked server frames, pings, masked acks), the
+# arrival time taken when a message's last byte arrives, and one bytes regex per
+# message for the rows it carries (each row's id and version is logged, as before).
 
 
-async def _client(url: str, headers: dict, ready, log: list, stop: asyncio.Event):
-    import random
+class Client(asyncio.Protocol):
+    def __init__(self, request: bytes, log: list, ready) -> None:
+        self.request = request
+        self.log = log
+        self.ready = ready
+        self.buffer = bytearray()
+        self.parts: list[bytes] = []
+        self.open = False
+        self.messages = 0
+        self.closed = asyncio.get_running_loop().create_future()
 
-    import websockets
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self.request)
 
-    for attempt in range(20):  # like htmx: retry a failed handshake with jitter
-        try:
-            async with websockets.connect(
-                url, additional_headers=headers, max_size=None, open_timeout=30
-            ) as ws:
-                await _receive(ws, ready, log, stop)
-                return
-        except (OSError, websockets.exceptions.WebSocketException, TimeoutError):
-            if stop.is_set():
-                return
-            await asyncio.sleep(random.uniform(0.5, 1.0) * min(2**attempt, 8))
+    def connection_lost(self, exc) -> None:
+        if not self.closed.done():
+            self.closed.set_result(self.messages)
 
-
-async def _receive(ws, ready, log: list, stop: asyncio.Event) -> None:
-    first = True
-    while not stop.is_set():
-        try:
-            message = await asyncio.wait_for(ws.recv(), 0.5)
-        except TimeoutError:
-            continue
+    def data_received(self, data: bytes) -> None:
         now = time.time()
+        self.buffer += data
+        if not self.open:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if b" 101 " not in self.buffer[: self.buffer.find(b"\r\n")]:
+                self.transport.close()  # refused: the caller retries
+                return
+            del self.buffer[: end + 4]
+            self.open = True
+        self._frames(now)
+
+    def _frames(self, now: float) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            first, length = buffer[0], buffer[1] & 0x7F
+            start = 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + length:
+                return
+            payload = bytes(buffer[start : start + length])
+            del buffer[: start + length]
+            opcode = first & 0x0F
+            if opcode in (0, 1, 2):
+                self.parts.append(payload)
+                if first & 0x80:  # FIN
+                    message = b"".join(self.parts)
+                    self.parts = []
+                    self._message(message, now)
+            elif opcode == 9:  # ping
+                self._send(0xA, payload)
+            elif opcode == 8:  # close
+                self.transport.close()
+                return
+
+    def _message(self, message: bytes, now: float) -> None:
+        log = self.log
         for fid, updated in ROW.findall(message):
             log.append((now, fid, updated))
         ack = ACK.search(message)
         if ack:  # the server asks for an acknowledgement now and then
-            await ws.send(json.dumps({"ack": int(ack.group(1))}))
-        if first:
-            first = False
-            ready()
+            self._send(0x1, b'{"ack": %s}' % ack.group(1))
+        self.messages += 1
+        if self.messages == 1:
+            self.ready()
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)  # clients mask what they send (RFC 6455)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        header = bytes([0x80 | opcode, 0x80 | len(payload)])  # short payloads only
+        self.transport.write(header + mask + masked)
+
+
+def _handshake(host: str, port: int, path: str, headers: dict) -> bytes:
+    import base64
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _client(url: str, headers: dict, ready, log: list, stop: asyncio.Event):
+    import random
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    for attempt in range(20):  # like htmx: retry a failed connection with jitter
+        try:
+            request = _handshake(parts.hostname, parts.port, parts.path, headers)
+            transport, client = await loop.create_connection(
+                partial(Client, request, log, ready), parts.hostname, parts.port
+            )
+        except OSError:
+            client = None
+        if client is not None:
+            ended = asyncio.ensure_future(asyncio.shield(client.closed))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                transport.close()
+                ended.cancel()
+                return
+            stopping.cancel()
+            ready = _once(
+                ready, client.messages > 0
+            )  # a reconnect is not "ready" again
+        await asyncio.sleep(random.uniform(0.5, 1.0) * min(2**attempt, 8))
+
+
+def _once(ready, fired: bool):
+    return (lambda: None) if fired else ready
 
 
 def client_process(url, headers, count, ready_counter, stop_flag, out_path):
@@ -104,9 +205,22 @@ def client_process(url, headers, count, ready_counter, stop_flag, out_path):
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        Path(out_path).write_text(json.dumps(logs))
+        decoded = [
+            [(at, fid.decode(), version.decode()) for at, fid, version in log]
+            for log in logs
+        ]
+        Path(out_path).write_text(json.dumps(decoded))
 
     asyncio.run(main())
+
+
+def negotiated_extensions(url: str, headers: dict) -> str:
+    """What the server answers a browser-like client that offers permessage-deflate
+    (per-connection compression would cost the server a deflate per message)."""
+    import websockets.sync.client
+
+    with websockets.sync.client.connect(url, additional_headers=headers) as ws:
+        return ws.response.headers.get("Sec-WebSocket-Extensions") or "none"
 
 
 # --- the bench ----------------------------------------------------------------------
@@ -261,6 +375,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
             "Origin": f"http://127.0.0.1:{args.port}",
             "Cookie": f"sessionid={session_key}",
         }
+        print(f"  extensions negotiated: {negotiated_extensions(url, headers)}")
         ctx = multiprocessing.get_context("spawn")
         ready = ctx.Value("i", 0)
         stop = ctx.Value("b", 0)
