@@ -62,7 +62,9 @@ COUNTED_KINDS = frozenset({"status"})  # what can change the executing/queued co
 
 
 class Sender(Protocol):
-    async def send(self, text_data: str | None = None) -> None: ...
+    async def send_message(self, message: dict) -> None:
+        """Send an ASGI `websocket.send` message as is (shared by many connections:
+        it must not be modified)."""
 
 
 class Connection:
@@ -518,16 +520,20 @@ class Hub:
         for pk, run in result.runs.items():
             html = result.rows.get(pk)
             # one fragment object per row version, shared by every connection, so
-            # connections with equal pending fragments share a frame (Frames)
+            # connections with equal pending fragments share a message (Frames)
             fresh = replaced_row(run, html)
             stale = replaced_row(run, result.stale_rows.get(pk))
+            by_filter: dict[str, Fragment | None] = {}
             for conn in list(self.row_index.get(pk, ())):
                 if conn in snapped:
                     continue
-                matches = result.matches.get((conn.watch.key, pk), True)
-                fragment = fresh if matches else stale
+                key = conn.watch.key
+                if key not in by_filter:
+                    matches = result.matches.get((key, pk), True)
+                    by_filter[key] = fresh if matches else stale
+                fragment = by_filter[key]
                 if fragment is not None:
-                    conn.watch.on_shown_run(run.pk, fragment, conn.coalescer)
+                    conn.watch.on_shown_run(pk, fragment, conn.coalescer)
             if html is not None:
                 self._offer_matching(run, html, result, snapped)
         self._offer_run_pages(result, snapped)
@@ -629,9 +635,9 @@ class Hub:
         for conn in list(self.connections):
             fragments = conn.coalescer.take(now, self.sequence)
             if fragments is not None:
-                frame = frames.get(fragments, conn.coalescer.wants_ack)
+                message = frames.get(fragments, conn.coalescer.wants_ack)
                 try:
-                    await conn.sender.send(text_data=frame)
+                    await conn.sender.send_message(message)
                 except Exception as exc:  # the client went away mid-send
                     logger.debug("live send failed: %s", exc)
         self.frames_built += frames.built
@@ -665,26 +671,40 @@ class Hub:
 
 
 class Frames:
-    """The messages of one flush tick, by content: connections whose pending
-    fragments are equal get the same string, assembled once. The hub offers one
-    fragment object per row version to every connection, so comparing them is
-    mostly comparing identities. Only the acknowledgement request can differ
-    between two connections with the same fragments, and it is part of the key."""
+    """The messages of one flush tick: connections whose pending fragments are the
+    same objects get the same ASGI message, assembled once. The hub offers one
+    fragment object per row version to every connection that shows the row, so with
+    many tabs on the same list a tick assembles a handful of messages. Only the
+    acknowledgement request can differ between two connections with the same
+    fragments, and it is part of the key. The fragments of every key stay referenced
+    until the tick ends, so their ids cannot be reused by other objects meanwhile."""
 
     def __init__(self, state: str, sequence: int, title: str) -> None:
         self.state, self.sequence, self.title = state, sequence, title
-        self._frames: dict[tuple, str] = {}
+        self._messages: dict[tuple, tuple[dict, list[Fragment]]] = {}
         self.built = 0
 
-    def get(self, fragments: list[Fragment], ack: bool) -> str:
-        key = (ack, *fragments)
-        frame = self._frames.get(key)
-        if frame is None:
-            frame = self._frames[key] = assemble(fragments) + live_state(
+    def get(self, fragments: list[Fragment], ack: bool) -> dict:
+        key = (ack, *map(id, fragments))
+        found = self._messages.get(key)
+        if found is None:
+            text = assemble(fragments) + live_state(
                 self.state, self.sequence, self.title, ack=ack
             )
+            message = {"type": "websocket.send", "text": ascii_html(text)}
+            found = self._messages[key] = (message, fragments)
             self.built += 1
-        return frame
+        return found[0]
+
+
+def ascii_html(text: str) -> str:
+    """The same HTML in ASCII: other characters become character references (the
+    fragments have no <script> or <style>, where references are not decoded). The
+    server encodes every message to UTF-8 per connection; an ASCII string encodes
+    with a copy, one with a single "…" in 20 KB with a character-by-character pass."""
+    if text.isascii():
+        return text
+    return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def replaced_row(run: Run, html: str | None) -> Fragment | None:
