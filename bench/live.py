@@ -392,30 +392,42 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
             )
             proc.start()
             procs.append(proc)
-        deadline = time.monotonic() + 300
-        while ready.value < clients:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"only {ready.value}/{clients} clients connected")
-            time.sleep(0.1)
-        time.sleep(1.0)  # let snapshots settle
-        publish = None
-        if args.design == "naive":
-            from bench.live_naive import publish_rows as publish
-        produced = produce(ids, rate, args.seconds, publish)
-        time.sleep(args.drain)
-        stop.value = 1
-        for proc in procs:
-            proc.join(60)
-        logs = []
-        for out in outputs:
-            logs.extend(json.loads(Path(out).read_text()))
-            Path(out).unlink()
-        result = measure(produced, logs)
-        result["transitions"] = len(produced)
-        return result
+        try:
+            return _measure_case(args, ids, clients, rate, server, ready, stop, outputs)
+        finally:
+            stop.value = 1
+            for proc in procs:
+                proc.join(60)
+                if proc.is_alive():  # a failed case must not leave clients behind
+                    proc.terminate()
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _measure_case(args, ids, clients, rate, server, ready, stop, outputs) -> dict:
+    started = time.monotonic()
+    while ready.value < clients:
+        if time.monotonic() - started > 300 or server.poll() is not None:
+            raise RuntimeError(f"only {ready.value}/{clients} clients connected")
+        time.sleep(0.1)
+    print(f"  {clients} clients connected in {time.monotonic() - started:.1f} s")
+    time.sleep(1.0)  # let snapshots settle
+    publish = None
+    if args.design == "naive":
+        from bench.live_naive import publish_rows as publish
+    produced = produce(ids, rate, args.seconds, publish)
+    time.sleep(args.drain)
+    stop.value = 1
+    for proc in multiprocessing.active_children():
+        proc.join(60)
+    logs = []
+    for out in outputs:
+        logs.extend(json.loads(Path(out).read_text()))
+        Path(out).unlink()
+    result = measure(produced, logs)
+    result["transitions"] = len(produced)
+    return result
 
 
 def _wait_for_port(port: int) -> None:
@@ -437,7 +449,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--drain", type=float, default=3.0)
     parser.add_argument("--pool", type=int, default=25)
-    parser.add_argument("--port", type=int, default=8350)
+    parser.add_argument("--port", type=int, default=8150)
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--design", choices=["relay", "naive"], default="relay")
     args = parser.parse_args()
