@@ -185,7 +185,7 @@ def _once(ready, fired: bool):
     return (lambda: None) if fired else ready
 
 
-def client_process(url, headers, count, ready_counter, stop_flag, out_path):
+def client_process(url, headers, count, rate, ready_counter, stop_flag, out_path):
     async def main():
         stop = asyncio.Event()
         logs: list[list] = [[] for _ in range(count)]
@@ -199,8 +199,8 @@ def client_process(url, headers, count, ready_counter, stop_flag, out_path):
             tasks.append(
                 asyncio.create_task(_client(url, headers, ready, logs[i], stop))
             )
-            if i % 10 == 9:
-                await asyncio.sleep(0.2)  # ~50 handshakes/s per client process
+            if i % 10 == 9:  # a steady ramp: a handshake burst on a busy machine
+                await asyncio.sleep(10 / rate)  # starves daphne's database thread
         while not stop_flag.value:
             await asyncio.sleep(0.1)
         stop.set()
@@ -388,7 +388,16 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
             out = f"/tmp/rw_bench_live_{os.getpid()}_{i}.json"
             outputs.append(out)
             proc = ctx.Process(
-                target=client_process, args=(url, headers, count, ready, stop, out)
+                target=client_process,
+                args=(
+                    url,
+                    headers,
+                    count,
+                    args.connect_rate / args.client_procs,
+                    ready,
+                    stop,
+                    out,
+                ),
             )
             proc.start()
             procs.append(proc)
@@ -451,6 +460,9 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=25)
     parser.add_argument("--port", type=int, default=8150)
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument(
+        "--connect-rate", type=float, default=40.0, help="new websockets per second"
+    )
     parser.add_argument("--design", choices=["relay", "naive"], default="relay")
     args = parser.parse_args()
     ids, session_key = setup(args.pool)
