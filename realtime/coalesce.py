@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 WINDOW_SECONDS = 0.1
 MAX_PENDING = 400
-MAX_IN_FLIGHT = 8
-ACK_EVERY = 4  # the client is asked to acknowledge every 4th message (cumulative)
+MAX_IN_FLIGHT = 16
+ACK_EVERY = 8  # the client is asked to acknowledge every 8th message (cumulative)
 
 
 @dataclass(frozen=True, slots=True)
