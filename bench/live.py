@@ -354,6 +354,9 @@ def measure(produced, logs) -> dict:
     }
 
 
+SERVER_LOG = "/tmp/rw_bench_live_server.log"  # daphne's warnings and errors
+
+
 def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
     app = (
         "dashboard.asgi:application"
@@ -366,7 +369,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
         # persistent connections: a websocket handshake is two or three queries
         env={**os.environ, "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "300")},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(SERVER_LOG, "w"),  # noqa: SIM115 (the server's lifetime)
     )
     try:
         _wait_for_port(args.port)
