@@ -198,6 +198,7 @@ def test_row_menu_by_keyboard_replays_and_offers_cancel_only_when_cancelable(
     summary = page.locator(f"#run-{done.friendly_id} .row-menu summary")
     summary.focus()
     page.keyboard.press("Enter")
+    page.locator(f"#run-{done.friendly_id} .row-menu .menu-items").wait_for()
     items = page.locator(f"#run-{done.friendly_id} .row-menu .menu-items > *")
     assert items.all_inner_texts() == ["Open run", "Copy run ID", "Replay…"]
     page.keyboard.press("ArrowDown")
