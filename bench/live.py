@@ -9,8 +9,8 @@ what changed reached every client.
 
 One daphne process serves `dashboard.asgi` (design "relay", the product) or
 `bench.live_naive` (design "naive": a Redis channel-layer group_send of the rendered
-row per change, for comparison). The clients (separate processes, `websockets`)
-acknowledge messages like static/js/app.js does. `--pool` runs cycle EXECUTING ↔
+row per change, for comparison). The clients (two processes of minimal asyncio
+websocket clients, see below) acknowledge messages like static/js/app.js does. `--pool` runs cycle EXECUTING ↔
 WAITING, round robin, committed in small batches with `transition_many`. With the
 default pool of 25 (one page) every transition is on a row every client shows: the
 worst case. With a larger pool only the 25 newest runs are on the page, and only
