@@ -9,8 +9,8 @@ what changed reached every client.
 
 One daphne process serves `dashboard.asgi` (design "relay", the product) or
 `bench.live_naive` (design "naive": a Redis channel-layer group_send of the rendered
-row per change, for comparison). The clients (separate processes, `websockets`)
-acknowledge messages like static/js/app.js does. `--pool` runs cycle EXECUTING ↔
+row per change, for comparison). The clients (two processes of minimal asyncio
+websocket clients, see below) acknowledge messages like static/js/app.js does. `--pool` runs cycle EXECUTING ↔
 WAITING, round robin, committed in small batches with `transition_many`. With the
 default pool of 25 (one page) every transition is on a row every client shows: the
 worst case. With a larger pool only the 25 newest runs are on the page, and only
@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,50 +42,150 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 
-ROW = re.compile(r'<tr id="run-(run_\w+)"[^>]*? data-updated="([^"]+)"')
-ACK = re.compile(r'<div id="live-state"[^>]*? data-seq="(\d+)" data-ack')
+ROW = re.compile(rb'<tr id="run-(run_\w+)"[^>]*? data-updated="([^"]+)"')
+ACK = re.compile(rb'<div id="live-state"[^>]*? data-seq="(\d+)" data-ack')
 
 
 # --- clients (a separate process each) ---------------------------------------------
+#
+# The clients share the two cores with the server, so they are as cheap as a client
+# that still receives and checks every message can be: a minimal websocket client on
+# an asyncio Protocol (handshake, unmasked server frames, pings, masked acks), the
+# arrival time taken when a message's last byte arrives, and one bytes regex per
+# message for the rows it carries (each row's id and version is logged, as before).
+
+
+class Client(asyncio.Protocol):
+    def __init__(self, request: bytes, log: list, ready) -> None:
+        self.request = request
+        self.log = log
+        self.ready = ready
+        self.buffer = bytearray()
+        self.parts: list[bytes] = []
+        self.open = False
+        self.messages = 0
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc) -> None:
+        if not self.closed.done():
+            self.closed.set_result(self.messages)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.buffer += data
+        if not self.open:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if b" 101 " not in self.buffer[: self.buffer.find(b"\r\n")]:
+                self.transport.close()  # refused: the caller retries
+                return
+            del self.buffer[: end + 4]
+            self.open = True
+        self._frames(now)
+
+    def _frames(self, now: float) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            first, length = buffer[0], buffer[1] & 0x7F
+            start = 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + length:
+                return
+            payload = bytes(buffer[start : start + length])
+            del buffer[: start + length]
+            opcode = first & 0x0F
+            if opcode in (0, 1, 2):
+                self.parts.append(payload)
+                if first & 0x80:  # FIN
+                    message = b"".join(self.parts)
+                    self.parts = []
+                    self._message(message, now)
+            elif opcode == 9:  # ping
+                self._send(0xA, payload)
+            elif opcode == 8:  # close
+                self.transport.close()
+                return
+
+    def _message(self, message: bytes, now: float) -> None:
+        log = self.log
+        for fid, updated in ROW.findall(message):
+            log.append((now, fid, updated))
+        ack = ACK.search(message, max(0, len(message) - 300))  # the last element
+        if ack:  # the server asks for an acknowledgement now and then
+            self._send(0x1, b'{"ack": %s}' % ack.group(1))
+        self.messages += 1
+        if self.messages == 1:
+            self.ready()
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)  # clients mask what they send (RFC 6455)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        header = bytes([0x80 | opcode, 0x80 | len(payload)])  # short payloads only
+        self.transport.write(header + mask + masked)
+
+
+def _handshake(host: str, port: int, path: str, headers: dict) -> bytes:
+    import base64
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def _client(url: str, headers: dict, ready, log: list, stop: asyncio.Event):
     import random
+    from urllib.parse import urlsplit
 
-    import websockets
-
-    for attempt in range(20):  # like htmx: retry a failed handshake with jitter
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    for attempt in range(20):  # like htmx: retry a failed connection with jitter
         try:
-            async with websockets.connect(
-                url, additional_headers=headers, max_size=None, open_timeout=30
-            ) as ws:
-                await _receive(ws, ready, log, stop)
-                return
-        except (OSError, websockets.exceptions.WebSocketException, TimeoutError):
+            request = _handshake(parts.hostname, parts.port, parts.path, headers)
+            transport, client = await loop.create_connection(
+                partial(Client, request, log, ready), parts.hostname, parts.port
+            )
+        except OSError:
+            client = None
+        if client is not None:
+            ended = asyncio.ensure_future(asyncio.shield(client.closed))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
+                transport.close()
+                ended.cancel()
                 return
-            await asyncio.sleep(random.uniform(0.5, 1.0) * min(2**attempt, 8))
+            stopping.cancel()
+            ready = _once(
+                ready, client.messages > 0
+            )  # a reconnect is not "ready" again
+        await asyncio.sleep(random.uniform(0.5, 1.0) * min(2**attempt, 8))
 
 
-async def _receive(ws, ready, log: list, stop: asyncio.Event) -> None:
-    first = True
-    while not stop.is_set():
-        try:
-            message = await asyncio.wait_for(ws.recv(), 0.5)
-        except TimeoutError:
-            continue
-        now = time.time()
-        for fid, updated in ROW.findall(message):
-            log.append((now, fid, updated))
-        ack = ACK.search(message)
-        if ack:  # the server asks for an acknowledgement now and then
-            await ws.send(json.dumps({"ack": int(ack.group(1))}))
-        if first:
-            first = False
-            ready()
+def _once(ready, fired: bool):
+    return (lambda: None) if fired else ready
 
 
-def client_process(url, headers, count, ready_counter, stop_flag, out_path):
+def client_process(url, headers, count, rate, ready_counter, stop_flag, out_path):
     async def main():
         stop = asyncio.Event()
         logs: list[list] = [[] for _ in range(count)]
@@ -98,15 +199,28 @@ def client_process(url, headers, count, ready_counter, stop_flag, out_path):
             tasks.append(
                 asyncio.create_task(_client(url, headers, ready, logs[i], stop))
             )
-            if i % 10 == 9:
-                await asyncio.sleep(0.2)  # ~50 handshakes/s per client process
+            if i % 10 == 9:  # a steady ramp: a handshake burst on a busy machine
+                await asyncio.sleep(10 / rate)  # starves daphne's database thread
         while not stop_flag.value:
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        Path(out_path).write_text(json.dumps(logs))
+        decoded = [
+            [(at, fid.decode(), version.decode()) for at, fid, version in log]
+            for log in logs
+        ]
+        Path(out_path).write_text(json.dumps(decoded))
 
     asyncio.run(main())
+
+
+def negotiated_extensions(url: str, headers: dict) -> str:
+    """What the server answers a browser-like client that offers permessage-deflate
+    (per-connection compression would cost the server a deflate per message)."""
+    import websockets.sync.client
+
+    with websockets.sync.client.connect(url, additional_headers=headers) as ws:
+        return ws.response.headers.get("Sec-WebSocket-Extensions") or "none"
 
 
 # --- the bench ----------------------------------------------------------------------
@@ -240,6 +354,9 @@ def measure(produced, logs) -> dict:
     }
 
 
+SERVER_LOG = "/tmp/rw_bench_live_server.log"  # daphne's warnings and errors
+
+
 def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
     app = (
         "dashboard.asgi:application"
@@ -252,7 +369,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
         # persistent connections: a websocket handshake is two or three queries
         env={**os.environ, "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "300")},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(SERVER_LOG, "w"),  # noqa: SIM115 (the server's lifetime)
     )
     try:
         _wait_for_port(args.port)
@@ -261,6 +378,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
             "Origin": f"http://127.0.0.1:{args.port}",
             "Cookie": f"sessionid={session_key}",
         }
+        print(f"  extensions negotiated: {negotiated_extensions(url, headers)}")
         ctx = multiprocessing.get_context("spawn")
         ready = ctx.Value("i", 0)
         stop = ctx.Value("b", 0)
@@ -273,34 +391,55 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
             out = f"/tmp/rw_bench_live_{os.getpid()}_{i}.json"
             outputs.append(out)
             proc = ctx.Process(
-                target=client_process, args=(url, headers, count, ready, stop, out)
+                target=client_process,
+                args=(
+                    url,
+                    headers,
+                    count,
+                    args.connect_rate / args.client_procs,
+                    ready,
+                    stop,
+                    out,
+                ),
             )
             proc.start()
             procs.append(proc)
-        deadline = time.monotonic() + 300
-        while ready.value < clients:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"only {ready.value}/{clients} clients connected")
-            time.sleep(0.1)
-        time.sleep(1.0)  # let snapshots settle
-        publish = None
-        if args.design == "naive":
-            from bench.live_naive import publish_rows as publish
-        produced = produce(ids, rate, args.seconds, publish)
-        time.sleep(args.drain)
-        stop.value = 1
-        for proc in procs:
-            proc.join(60)
-        logs = []
-        for out in outputs:
-            logs.extend(json.loads(Path(out).read_text()))
-            Path(out).unlink()
-        result = measure(produced, logs)
-        result["transitions"] = len(produced)
-        return result
+        try:
+            return _measure_case(args, ids, clients, rate, server, ready, stop, outputs)
+        finally:
+            stop.value = 1
+            for proc in procs:
+                proc.join(60)
+                if proc.is_alive():  # a failed case must not leave clients behind
+                    proc.terminate()
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _measure_case(args, ids, clients, rate, server, ready, stop, outputs) -> dict:
+    started = time.monotonic()
+    while ready.value < clients:
+        if time.monotonic() - started > 300 or server.poll() is not None:
+            raise RuntimeError(f"only {ready.value}/{clients} clients connected")
+        time.sleep(0.1)
+    print(f"  {clients} clients connected in {time.monotonic() - started:.1f} s")
+    time.sleep(1.0)  # let snapshots settle
+    publish = None
+    if args.design == "naive":
+        from bench.live_naive import publish_rows as publish
+    produced = produce(ids, rate, args.seconds, publish)
+    time.sleep(args.drain)
+    stop.value = 1
+    for proc in multiprocessing.active_children():
+        proc.join(60)
+    logs = []
+    for out in outputs:
+        logs.extend(json.loads(Path(out).read_text()))
+        Path(out).unlink()
+    result = measure(produced, logs)
+    result["transitions"] = len(produced)
+    return result
 
 
 def _wait_for_port(port: int) -> None:
@@ -322,8 +461,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--drain", type=float, default=3.0)
     parser.add_argument("--pool", type=int, default=25)
-    parser.add_argument("--port", type=int, default=8350)
+    parser.add_argument("--port", type=int, default=8150)
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument(
+        "--connect-rate", type=float, default=40.0, help="new websockets per second"
+    )
     parser.add_argument("--design", choices=["relay", "naive"], default="relay")
     args = parser.parse_args()
     ids, session_key = setup(args.pool)

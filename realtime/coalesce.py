@@ -14,13 +14,14 @@ of an ever-growing backlog. Pure and synchronous: the hub drives it with a clock
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 WINDOW_SECONDS = 0.1
 MAX_PENDING = 400
-MAX_IN_FLIGHT = 8
-ACK_EVERY = 4  # the client is asked to acknowledge every 4th message (cumulative)
+MAX_IN_FLIGHT = 16
+ACK_EVERY = 8  # the client is asked to acknowledge every 8th message (cumulative)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,9 @@ class Coalescer:
         self._pending: dict[Hashable, Fragment] = {}
         self._last_flush = -math.inf
         self.overflowed = False
-        self.sent = 0  # messages taken so far (the last one's sequence number)
+        self.sent = 0  # messages taken so far
+        self.sequence = 0  # the last message's sequence number (what the client acks)
+        self._unacked: deque[int] = deque(maxlen=4 * max_in_flight)  # their sequences
         self.acked: int | None = None  # None until the client acknowledges once
         self.dropped = 0  # fragments discarded by overflows
 
@@ -95,8 +98,10 @@ class Coalescer:
             self.offer(key, fragment)
 
     def ack(self, sequence: int) -> None:
-        if 0 <= sequence <= self.sent:
+        if 0 <= sequence <= self.sequence:
             self.acked = max(self.acked or 0, sequence)
+            while self._unacked and self._unacked[0] <= self.acked:
+                self._unacked.popleft()
 
     @property
     def wants_ack(self) -> bool:
@@ -105,7 +110,7 @@ class Coalescer:
 
     @property
     def in_flight(self) -> int:
-        return 0 if self.acked is None else self.sent - self.acked
+        return 0 if self.acked is None else len(self._unacked)
 
     def due_at(self) -> float | None:
         """When the next message may leave (monotonic seconds), or None: nothing to
@@ -116,8 +121,11 @@ class Coalescer:
             return None
         return self._last_flush + self.window
 
-    def take(self, now: float) -> list[Fragment] | None:
-        """The pending fragments, in first-offered order, if a message may leave now."""
+    def take(self, now: float, sequence: int | None = None) -> list[Fragment] | None:
+        """The pending fragments, in first-offered order, if a message may leave now.
+        `sequence` numbers the message (increasing; the hub numbers its flush ticks so
+        that connections flushed together can share one frame); by default the count
+        of messages taken."""
         due = self.due_at()
         if due is None or due > now:
             return None
@@ -125,4 +133,6 @@ class Coalescer:
         self._pending.clear()
         self._last_flush = now
         self.sent += 1
+        self.sequence = self.sent if sequence is None else sequence
+        self._unacked.append(self.sequence)
         return fragments

@@ -57,6 +57,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         self.connection = Hub.current().attach(self, watch)
 
+    async def send_message(self, message: dict) -> None:
+        """The hub's path for live messages: the ASGI message straight to the server
+        (the same dict for every connection of a flush tick)."""
+        await self.base_send(message)
+
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         if self.connection is None or not text_data:
             return

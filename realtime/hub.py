@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Hashable
@@ -31,7 +32,7 @@ from dashboard.presenters import (
     render_run_fragments,
 )
 from realtime import publish
-from realtime.coalesce import Coalescer, Fragment, assemble
+from realtime.coalesce import WINDOW_SECONDS, Coalescer, Fragment, assemble
 from realtime.feed import FeedBatch, FeedCursor
 from realtime.fragments import (
     BulkRow,
@@ -61,7 +62,9 @@ COUNTED_KINDS = frozenset({"status"})  # what can change the executing/queued co
 
 
 class Sender(Protocol):
-    async def send(self, text_data: str | None = None) -> None: ...
+    async def send_message(self, message: dict) -> None:
+        """Send an ASGI `websocket.send` message as is (shared by many connections:
+        it must not be modified)."""
 
 
 class Connection:
@@ -282,6 +285,10 @@ class Hub:
         self.listening = False
         self._wake = asyncio.Event()
         self._flush_wake = asyncio.Event()
+        self.window = WINDOW_SECONDS
+        self._next_tick = -math.inf
+        self.sequence = 0  # flush ticks so far: the data-seq of their messages
+        self.frames_built = 0
         self._tasks: list[asyncio.Task] = []
         self._executor: ThreadPoolExecutor | None = None
 
@@ -318,8 +325,11 @@ class Hub:
         self._wake.set()
 
     def ack(self, conn: Connection, sequence: int) -> None:
-        conn.coalescer.ack(sequence)
-        self._flush_wake.set()
+        coalescer = conn.coalescer
+        blocked = coalescer.in_flight >= coalescer.max_in_flight
+        coalescer.ack(sequence)
+        if blocked and len(coalescer):  # it may send again: at the next tick
+            self._flush_wake.set()
 
     def _index_list(self, conn: Connection) -> None:
         watch = conn.watch
@@ -509,21 +519,30 @@ class Hub:
         snapped = self._install_snapshots(result)
         for pk, run in result.runs.items():
             html = result.rows.get(pk)
+            # one fragment object per row version, shared by every connection, so
+            # connections with equal pending fragments share a message (Frames)
+            fresh = replaced_row(run, html)
+            stale = replaced_row(run, result.stale_rows.get(pk))
+            by_filter: dict[str, Fragment | None] = {}
             for conn in list(self.row_index.get(pk, ())):
                 if conn in snapped:
                     continue
-                matches = result.matches.get((conn.watch.key, pk), True)
-                row = html if matches else result.stale_rows.get(pk)
-                if row is not None:
-                    conn.watch.on_shown_run(run, row, conn.coalescer)
+                key = conn.watch.key
+                if key not in by_filter:
+                    matches = result.matches.get((key, pk), True)
+                    by_filter[key] = fresh if matches else stale
+                fragment = by_filter[key]
+                if fragment is not None:
+                    conn.watch.on_shown_run(pk, fragment, conn.coalescer)
             if html is not None:
                 self._offer_matching(run, html, result, snapped)
         self._offer_run_pages(result, snapped)
         self._offer_signalled(result, snapped)
         for env, html in result.counters.items():
+            counters = Fragment(html)
             for conn in self.by_env.get(env, ()):
                 if conn not in snapped:
-                    conn.coalescer.offer("counters", Fragment(html))
+                    conn.coalescer.offer("counters", counters)
         for change in result.batch.runs.values():
             if change.kinds & COUNTED_KINDS and change.environment_id in self.by_env:
                 self.counters_dirty.add(change.environment_id)
@@ -582,39 +601,46 @@ class Hub:
         if state == self.state:
             return
         self.state, self.state_title = state, title
+        empty = Fragment("")  # the message's #live-state carries the state
         for conn in self.connections:
-            conn.coalescer.offer("live-state", Fragment(""))
+            conn.coalescer.offer("live-state", empty)
         self._flush_wake.set()
 
     # --- sending ------------------------------------------------------------------
     async def _flush(self) -> None:
+        """Flush ticks shared by every connection: at most one per window (stretched
+        while a pass takes long, see `_next_tick`), each a pass over the connections
+        with something to send. Connections flushed in one tick with the same pending
+        fragments get the same frame, assembled once (`Frames`): with a thousand tabs
+        on the same list, a tick costs a few assemblies and a thousand sends of an
+        already-built string, not a thousand assemblies."""
         while True:
+            await self._flush_wake.wait()
+            delay = self._next_tick - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
             self._flush_wake.clear()
-            now = time.monotonic()
-            next_due: float | None = None
-            for conn in list(self.connections):
-                fragments = conn.coalescer.take(now)
-                if fragments is not None:
-                    await self._send(conn, fragments)
-                due = conn.coalescer.due_at()
-                if due is not None and (next_due is None or due < next_due):
-                    next_due = due
-            timeout = (
-                None if next_due is None else max(0.0, next_due - time.monotonic())
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_wake.wait(), timeout)
+            started = time.monotonic()
+            await self._flush_pass(started)
+            took = time.monotonic() - started
+            # A pass longer than half a window stretches the next one, so sending
+            # never takes more than half of the loop's time: fewer, larger messages
+            # (still ≤ 1 update per run per tick, latest state wins) and room left to
+            # read the feed, acknowledgements and handshakes.
+            self._next_tick = started + max(self.window, 2 * took)
 
-    async def _send(self, conn: Connection, fragments: list[Fragment]) -> None:
-        body = assemble(fragments)
-        coalescer = conn.coalescer
-        body += live_state(
-            self.state, coalescer.sent, self.state_title, ack=coalescer.wants_ack
-        )
-        try:
-            await conn.sender.send(text_data=body)
-        except Exception as exc:  # the client went away mid-send
-            logger.debug("live send failed: %s", exc)
+    async def _flush_pass(self, now: float) -> None:
+        self.sequence += 1
+        frames = Frames(self.state, self.sequence, self.state_title)
+        for conn in list(self.connections):
+            fragments = conn.coalescer.take(now, self.sequence)
+            if fragments is not None:
+                message = frames.get(fragments, conn.coalescer.wants_ack)
+                try:
+                    await conn.sender.send_message(message)
+                except Exception as exc:  # the client went away mid-send
+                    logger.debug("live send failed: %s", exc)
+        self.frames_built += frames.built
 
     # --- PostgreSQL wake-ups ------------------------------------------------------
     async def _listen(self) -> None:
@@ -642,6 +668,50 @@ class Hub:
             await asyncio.sleep(
                 RETRY_SECONDS[min(max(failures, 1), len(RETRY_SECONDS)) - 1]
             )
+
+
+class Frames:
+    """The messages of one flush tick: connections whose pending fragments are the
+    same objects get the same ASGI message, assembled once. The hub offers one
+    fragment object per row version to every connection that shows the row, so with
+    many tabs on the same list a tick assembles a handful of messages. Only the
+    acknowledgement request can differ between two connections with the same
+    fragments, and it is part of the key. The fragments of every key stay referenced
+    until the tick ends, so their ids cannot be reused by other objects meanwhile."""
+
+    def __init__(self, state: str, sequence: int, title: str) -> None:
+        self.state, self.sequence, self.title = state, sequence, title
+        self._messages: dict[tuple, tuple[dict, list[Fragment]]] = {}
+        self.built = 0
+
+    def get(self, fragments: list[Fragment], ack: bool) -> dict:
+        key = (ack, *map(id, fragments))
+        found = self._messages.get(key)
+        if found is None:
+            text = assemble(fragments) + live_state(
+                self.state, self.sequence, self.title, ack=ack
+            )
+            message = {"type": "websocket.send", "text": ascii_html(text)}
+            found = self._messages[key] = (message, fragments)
+            self.built += 1
+        return found[0]
+
+
+def ascii_html(text: str) -> str:
+    """The same HTML in ASCII: other characters become character references (the
+    fragments have no <script> or <style>, where references are not decoded). The
+    server encodes every message to UTF-8 per connection; an ASCII string encodes
+    with a copy, one with a single "…" in 20 KB with a character-by-character pass."""
+    if text.isascii():
+        return text
+    return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def replaced_row(run: Run, html: str | None) -> Fragment | None:
+    """A shown row's update: its new HTML, swapped over the old row."""
+    if html is None:
+        return None
+    return Fragment(html, f"outerHTML:#run-{run.friendly_id}", table=True)
 
 
 def _discard(index: dict, key: int, conn: Connection) -> None:

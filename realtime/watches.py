@@ -235,10 +235,10 @@ class RunsListWatch(Watch):
         self.pill = set()
 
     # --- event loop -------------------------------------------------------------
-    def on_shown_run(self, run: Run, html: str, out: Coalescer) -> None:
-        """A run this page shows changed; `html` is its row (stale when not matching)."""
-        placement = f"outerHTML:#run-{run.friendly_id}"
-        out.offer(("row", run.pk), Fragment(html, placement, table=True))
+    def on_shown_run(self, run_id: int, fragment: Fragment, out: Coalescer) -> None:
+        """A run this page shows changed; `fragment` replaces its row (with the stale
+        mark when it no longer matches). The hub builds it once for every page."""
+        out.offer(("row", run_id), fragment)
 
     def on_matching_run(self, run: Run, html: str, out: Coalescer) -> bool:
         """A run this page does not show now matches its filters. Returns True when it

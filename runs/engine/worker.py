@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, transaction
 
 from realtime.publish import subscribe, unsubscribe
+from realtime.retention import prune_live_signals
 from runs import sdk
 from runs.deployments import register_tasks, task_set_hash
 from runs.engine import outcomes, retention, scheduler
@@ -292,6 +293,7 @@ class Worker:
             self._due["schedule"] = now + SCHEDULE_INTERVAL
         if self.run_scheduler and now >= self._due["housekeeping"]:
             retention.prune_metadata_events()
+            prune_live_signals()
             self._due["housekeeping"] = now + HOUSEKEEPING_INTERVAL
         if now >= self._due["rules"]:
             self.rules = ClaimRules.load(list(self.environments), self.task_hash)

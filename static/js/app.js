@@ -136,6 +136,7 @@
   document.addEventListener("toggle", function (event) {
     const menu = event.target;
     if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("menu")) return;
+    if (menu.open && menu.classList.contains("row-menu")) fillRowMenu(menu);
     const items = menu.querySelector(".menu-items");
     if (!items) return;
     if (!menu.open) { items.classList.remove("is-fixed"); return; }
@@ -152,6 +153,44 @@
     const first = items.querySelector("input[type=search], a, button, input");
     if (first && event.target.dataset.keyboardOpened) first.focus();
   }, true);
+  // A run row carries only its menu's button: the items are built here when it opens,
+  // from the row's data. Rows are what the live feed pushes to every open runs list,
+  // so every byte of a row is sent many times over (docs/realtime.md).
+  function fillRowMenu(menu) {
+    if (menu.querySelector(".menu-items")) return;
+    const row = menu.closest("tr.run-row");
+    if (!row) return;
+    const runId = row.id.replace(/^run-/, "");
+    const runUrl = row.dataset.href;
+    const task = row.querySelector(".task-name");
+    const items = document.createElement("div");
+    items.className = "menu-items";
+    items.setAttribute("role", "menu");
+    function item(tag, iconName, label, attrs) {
+      const el = document.createElement(tag);
+      el.setAttribute("role", "menuitem");
+      if (tag === "button") el.type = "button";
+      Object.keys(attrs).forEach(function (name) { el.setAttribute(name, attrs[name]); });
+      el.innerHTML = '<svg class="icon" aria-hidden="true"><use href="#i-' + iconName + '"></use></svg> ';
+      el.appendChild(document.createTextNode(label));
+      items.appendChild(el);
+    }
+    item("a", "arrow-right", "Open run", { href: runUrl });
+    item("button", "copy", "Copy run ID", { "data-copy": runId });
+    item("button", "replay", "Replay…", {
+      class: "menu-replay", "hx-get": runUrl + "replay", "hx-target": "#dialogs", "hx-swap": "innerHTML",
+    });
+    if (menu.hasAttribute("data-cancelable")) {
+      item("button", "ban", "Cancel run…", {
+        class: "danger menu-cancel", "hx-post": runUrl + "cancel",
+        "hx-confirm": "Cancel run " + runId + " (" + (task ? task.textContent : "") + ")? Its in-progress child runs are canceled too.",
+        "data-confirm-title": "Cancel this run?", "data-confirm-action": "Cancel run",
+        "hx-target": "#" + row.id, "hx-swap": "outerHTML",
+      });
+    }
+    menu.appendChild(items);
+    htmx.process(items);
+  }
   window.addEventListener("scroll", function () {
     document.querySelectorAll(".table-wrap details.menu[open]").forEach(function (m) { m.removeAttribute("open"); });
   }, true);

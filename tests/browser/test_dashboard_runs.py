@@ -216,6 +216,30 @@ def test_the_row_menu_survives_live_updates_of_its_run(
     assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELED
 
 
+def test_row_menu_by_keyboard_replays_and_offers_cancel_only_when_cancelable(
+    live_url, page, alice, dev, make_run
+):
+    done = make_run(dev, task="email", payload={"to": "ada@example.com"})
+    Run.objects.filter(pk=done.pk).update(status=RunStatus.COMPLETED)
+    sign_in(page, live_url, "alice", "alice-password")
+    page.goto(f"{live_url}/env/dev/runs/")
+    settle(page)
+    summary = page.locator(f"#run-{done.friendly_id} .row-menu summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    page.locator(f"#run-{done.friendly_id} .row-menu .menu-items").wait_for()
+    items = page.locator(f"#run-{done.friendly_id} .row-menu .menu-items > *")
+    assert items.all_inner_texts() == ["Open run", "Copy run ID", "Replay…"]
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Replay…"
+    page.keyboard.press("Enter")
+    editor = page.locator("#replay-dialog textarea[name=payload]")
+    editor.wait_for()
+    assert json.loads(editor.input_value()) == {"to": "ada@example.com"}
+
+
 def test_environment_switch_keeps_the_section(
     live_url, page, alice, dev, prod, make_run
 ):

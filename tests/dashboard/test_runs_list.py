@@ -64,7 +64,22 @@ def test_rows_show_the_columns_of_a_run(signed_in, dev, make_run):
     assert "Queued" in row  # status badge
     assert 'title="Test run"' in row
     assert 'aria-valuenow="40"' in row  # progress bar from metadata.progress
-    assert "Cancel run" in row and "Replay" in row
+    # the row menu's items (Open, Copy, Replay, Cancel) are built by app.js when it
+    # opens (tests/browser); the row says whether Cancel is offered
+    assert 'class="menu row-menu" data-cancelable' in row
+
+
+def test_a_finished_run_row_offers_no_cancel_and_rows_stay_small(
+    signed_in, dev, make_run
+):
+    run = make_run(dev, task="email", tags=["vip"])
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.COMPLETED)
+    body = signed_in.get("/env/dev/runs/").content.decode()
+    row = body[body.index(f'<tr id="run-{run.friendly_id}"') :]
+    row = row[: row.index("</tr>") + 5]
+    assert 'class="menu row-menu"' in row and "data-cancelable" not in row
+    # the live feed sends each row to every open runs list (docs/realtime.md)
+    assert len(row.encode()) < 2300
 
 
 def test_status_groups_and_single_statuses_filter_rows(signed_in, dev, make_run):

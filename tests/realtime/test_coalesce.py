@@ -108,11 +108,46 @@ def test_acknowledgements_out_of_range_are_ignored():
     assert c.acked == 1 and c.in_flight == 0
 
 
-def test_every_fourth_message_asks_for_an_acknowledgement():
+def test_every_eighth_message_asks_for_an_acknowledgement():
     c = Coalescer(window=0.0)
     asked = []
-    for i in range(8):
+    for i in range(16):
         c.offer("x", Fragment(str(i)))
         c.take(now=float(i))
         asked.append(c.wants_ack)
-    assert asked == [False, False, False, True, False, False, False, True]
+    assert asked == ([False] * 7 + [True]) * 2
+
+
+def test_a_flush_tick_assembles_one_message_per_distinct_content():
+    from realtime.hub import Frames
+
+    row = Fragment("<tr id=run-1>Executing…</tr>", "outerHTML:#run-1", table=True)
+    other = Fragment("<tr id=run-2>b</tr>", "outerHTML:#run-2", table=True)
+    frames = Frames("open", 7, "")
+    first = frames.get([row, other], ack=False)
+    assert frames.get([row, other], ack=False) is first  # shared, not rebuilt
+    asking = frames.get([row, other], ack=True)
+    alone = frames.get([row], ack=False)
+    assert frames.built == 3
+    assert 'data-seq="7" data-ack' in asking["text"]
+    assert "data-ack" not in first["text"] and "run-2" not in alone["text"]
+    # ASCII on the wire (the server encodes each send): "…" as a reference
+    assert first["text"].isascii() and "Executing&#8230;" in first["text"]
+
+
+def test_acknowledgements_follow_the_sequence_numbers_the_hub_gives():
+    c = Coalescer(window=0.1, max_in_flight=2)
+    c.offer("x", Fragment("1"))
+    c.take(now=1.0, sequence=40)
+    c.ack(40)
+    c.offer("x", Fragment("2"))
+    c.take(now=2.0, sequence=41)
+    c.offer("x", Fragment("3"))
+    c.take(now=3.0, sequence=45)  # the connection had nothing during ticks 42-44
+    c.offer("x", Fragment("4"))
+    assert c.in_flight == 2 and c.take(now=4.0, sequence=46) is None
+    c.ack(41)
+    assert c.in_flight == 1
+    assert [f.html for f in c.take(now=4.0, sequence=46)] == ["4"]
+    c.ack(99)  # never sent: ignored
+    assert c.acked == 41
