@@ -263,7 +263,11 @@
       // A live update replaced the trigger (its row) while the dialog was open: htmx
       // would drop the request, so send it from the replacement (gone: nothing to do).
       const path = trigger.getAttribute("hx-post");
-      const current = path && document.querySelector('[hx-post="' + CSS.escape(path) + '"]');
+      const selector = '[hx-post="' + CSS.escape(path || "") + '"]';
+      let current = path && document.querySelector(selector);
+      const target = trigger.getAttribute("hx-target") || "";
+      const menu = !current && target.startsWith("#run-") && document.querySelector(target + " details.row-menu");
+      if (menu) { fillRowMenu(menu); current = menu.querySelector(selector); }  // a row menu is built when opened
       if (!current) return;
       current.dataset.confirmed = "1";
       htmx.ajax("POST", path, { source: current });
@@ -549,6 +553,7 @@
     const menu = row && row.querySelector("details.row-menu");
     if (!menu || menu.open) return;
     menu.open = true;
+    fillRowMenu(menu);  // the toggle event that would build the items comes later
     const item = menu.querySelectorAll(".menu-items > a, .menu-items > button")[openMenu.item];
     if (item) item.focus({ preventScroll: true });  // a scroll would close the menu
   });
