@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -120,22 +120,17 @@ class Preview:
         return self.target.describe()
 
 
-def _bounded_count(qs: QuerySet) -> int:
-    """COUNT(*) that stops after MAX_TARGETS + 1 rows: bounded work at any table size."""
-    return qs.order_by()[: MAX_TARGETS + 1].count()
-
-
 def count_targets(target: BulkTarget) -> int:
     """How many runs `target` matches now (at most MAX_TARGETS + 1)."""
-    return _bounded_count(target.queryset())
+    return target.queryset().count_capped(MAX_TARGETS + 1)
 
 
 def preview(target: BulkTarget, action: str) -> Preview:
     action = _check_action(action)
     qs = target.queryset()
-    targeted = _bounded_count(qs)
+    targeted = qs.count_capped(MAX_TARGETS + 1)
     if action == BulkActionType.CANCEL:
-        eligible = _bounded_count(qs.filter(status__in=CANCELABLE))
+        eligible = qs.filter(status__in=CANCELABLE).count_capped(MAX_TARGETS + 1)
     else:
         eligible = targeted
     runs = list(

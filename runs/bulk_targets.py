@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from runs.errors import InvalidInput
@@ -19,6 +18,7 @@ from runs.models import (
     Environment,
     Run,
 )
+from runs.querysets import RunQuerySet
 
 MAX_RUN_IDS = 500  # per hand selection (Trigger.dev: 500 over the API, 250 by hand)
 # RunFilter fields that make the time window, frozen into absolute from/to.
@@ -39,7 +39,7 @@ class BulkTarget:
     def is_selection(self) -> bool:
         return "runIds" in self.params
 
-    def queryset(self) -> QuerySet[Run]:
+    def queryset(self) -> RunQuerySet:
         runs = Run.objects.filter(environment=self.environment)
         if self.is_selection:
             return runs.filter(friendly_id__in=self.params["runIds"])
