@@ -16,22 +16,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from realtime.models import LiveSignal
-
-CHUNK = 5000
+from runs.engine.retention import delete_in_chunks
 
 
 def prune_live_signals(max_chunks: int = 20) -> int:
-    """Delete signals older than the retention in short transactions, oldest first
-    (walking the primary key: ids follow creation); returns how many."""
+    """Delete signals older than the retention, oldest first (walking the primary key:
+    ids follow creation); returns how many."""
     cutoff = timezone.now() - timedelta(
         seconds=settings.RUNWATCH_LIVE_SIGNAL_RETENTION_SECONDS
     )
     old = LiveSignal.objects.filter(created_at__lt=cutoff).order_by("pk")
-    deleted = 0
-    for _ in range(max_chunks):
-        ids = list(old.values_list("pk", flat=True)[:CHUNK])
-        if ids:
-            deleted += LiveSignal.objects.filter(pk__in=ids).delete()[0]
-        if len(ids) < CHUNK:
-            break
-    return deleted
+    return delete_in_chunks(old, max_chunks)

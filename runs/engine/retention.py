@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from runs.models import RunEvent, RunEventKind
@@ -20,16 +21,22 @@ CHUNK = 5000
 
 
 def prune_metadata_events(max_chunks: int = 20) -> int:
-    """Delete relayed metadata events older than the retention, a chunk at a time (short
-    transactions); returns how many were deleted."""
+    """Delete relayed metadata events older than the retention; returns how many."""
     cutoff = timezone.now() - timedelta(
         seconds=settings.RUNWATCH_METADATA_EVENT_RETENTION_SECONDS
     )
     old = RunEvent.objects.filter(kind=RunEventKind.METADATA, created_at__lt=cutoff)
+    return delete_in_chunks(old, max_chunks)
+
+
+def delete_in_chunks(rows: QuerySet, max_chunks: int) -> int:
+    """Delete `rows` CHUNK at a time, each chunk its own short transaction, for at
+    most `max_chunks` chunks (the rest waits for the next pass); returns how many."""
     deleted = 0
     for _ in range(max_chunks):
-        ids = list(old.values_list("pk", flat=True)[:CHUNK])
-        if not ids:
+        ids = list(rows.values_list("pk", flat=True)[:CHUNK])
+        if ids:
+            deleted += rows.model.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < CHUNK:
             break
-        deleted += RunEvent.objects.filter(pk__in=ids).delete()[0]
     return deleted

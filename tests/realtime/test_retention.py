@@ -10,6 +10,7 @@ from django.utils import timezone
 from realtime import retention
 from realtime.models import LiveSignal
 from realtime.publish import object_changed
+from runs.engine import retention as chunked  # where the chunk size lives
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ def test_signals_older_than_the_retention_are_pruned_in_chunks(
     dev, settings, monkeypatch
 ):
     settings.RUNWATCH_LIVE_SIGNAL_RETENTION_SECONDS = 60
-    monkeypatch.setattr(retention, "CHUNK", 2)  # several chunks, a partial last one
+    monkeypatch.setattr(chunked, "CHUNK", 2)  # several chunks, a partial last one
     old = timezone.now() - timedelta(seconds=120)
     LiveSignal.objects.bulk_create(
         LiveSignal(kind="bulk", object_id=i, environment_id=dev.pk, created_at=old)
@@ -32,7 +33,7 @@ def test_signals_older_than_the_retention_are_pruned_in_chunks(
 
 def test_pruning_stops_after_max_chunks(dev, settings, monkeypatch):
     settings.RUNWATCH_LIVE_SIGNAL_RETENTION_SECONDS = 60
-    monkeypatch.setattr(retention, "CHUNK", 2)
+    monkeypatch.setattr(chunked, "CHUNK", 2)
     old = timezone.now() - timedelta(seconds=120)
     LiveSignal.objects.bulk_create(
         LiveSignal(kind="bulk", object_id=i, environment_id=dev.pk, created_at=old)
