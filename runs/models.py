@@ -537,9 +537,13 @@ class Run(models.Model):
 class RunTag(models.Model):
     """One row per (run, tag): makes `tags any-of` an index lookup at a million runs."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tag_rows")
+    # Indexed by the composites below only: runtag_unique leads with the run,
+    # runtag_env_tag with the environment.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="tag_rows", db_index=False
+    )
     environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+"
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     tag = models.CharField(max_length=128)
     created_at = models.DateTimeField()  # the run's, for ordered index scans
@@ -549,8 +553,10 @@ class RunTag(models.Model):
             models.UniqueConstraint(fields=["run", "tag"], name="runtag_unique")
         ]
         indexes = [
+            # a tag's runs in the runs list's order (-created_at, -id): a page of
+            # a tag filter is a page's worth of entries (RunFilter.filter_tag)
             models.Index(
-                fields=["environment", "tag", "-created_at", "run"],
+                fields=["environment", "tag", "-created_at", "-run"],
                 name="runtag_env_tag",
             )
         ]
