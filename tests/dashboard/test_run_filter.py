@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import pytest
-
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
