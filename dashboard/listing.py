@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.http import QueryDict
+from django.utils.safestring import SafeString
 
+from dashboard.rows import render_run_rows
 from runs.filters import DEFAULT_PERIOD, PERIODS, STATUS_GROUP_CHOICES, RunFilter
 from runs.models import Deployment, Environment, Queue, Run, TaskDefinition
 from runs.pagination import InvalidCursor, Page, paginate
@@ -77,6 +79,11 @@ class RunListing:
     @property
     def is_filtered(self) -> bool:
         return bool(self.chips)
+
+    @property
+    def rows_html(self) -> SafeString:
+        """The page's rows, from the one row partial (dashboard.rows)."""
+        return render_run_rows(self.page.items if self.page else [])
 
 
 def page_size(params: QueryDict) -> int:

@@ -2,22 +2,159 @@
 
 Nothing per-user or per-request goes into a row, so the live feed renders it once per
 change per process and sends the same HTML to every connection watching it.
+
+A page renders up to 100 rows, so a row is cheap to render. In Django's template
+engine a filter, a tag, an include or a `{% url %}` costs as much as a dozen
+variable lookups, and a lookup of a plain string costs twice one of a string that
+is already escaped. So `row_values` computes in Python everything the partial
+prints, escaped once; the partial is markup, plain lookups in a dict and a few
+`if`s. The small widgets a row repeats (tag chips, the progress bar) come from
+their own partials, rendered once per distinct value and kept.
 """
 
 from __future__ import annotations
 
-from django.template.loader import get_template
+from collections.abc import Iterable
+from functools import lru_cache
+from html import escape as html_escape
+from urllib.parse import quote
 
+from django.template import Context
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils.safestring import SafeString
+
+from dashboard.templatetags.runwatch import (
+    duration,
+    exact_time,
+    icon,
+    reltime,
+    run_duration_ms,
+    run_progress,
+    short_id,
+    status_badge,
+)
 from runs.models import Run
+from runs.statuses import CANCELABLE, RunStatus
 
 RUN_ROW_TEMPLATE = "runs/_partials.html#run-row"
+TAGS_TEMPLATE = "runs/_partials.html#run-tags"
+PROGRESS_TEMPLATE = "runs/_partials.html#run-progress"
+# The icons the row partial prints, as `icons.<name>`.
+ICONS = {name: icon(name) for name in ("copy", "child", "clock", "flask", "more")}
+_PLACEHOLDER = "ID"
+# reverse() quotes arguments with these left as they are (RFC 3986 sub-delims etc.)
+_URL_SAFE = "!$&'()*+,;=~:@"
+
+
+def escaped(value: object) -> SafeString:
+    return SafeString(html_escape(str(value)))
+
+
+@lru_cache(maxsize=256)
+def _url_around(name: str, env_slug: str) -> tuple[str, str]:
+    """What reverse(name, [env_slug, id]) puts before and after the id."""
+    url = reverse(name, args=[env_slug, _PLACEHOLDER])
+    before, _, after = url.rpartition(_PLACEHOLDER)
+    return before, after
+
+
+def object_url(name: str, env_slug: str, ident: str) -> SafeString:
+    """reverse(name, args=[env_slug, ident]) without resolving the pattern per row."""
+    before, after = _url_around(name, env_slug)
+    return escaped(f"{before}{quote(ident, safe=_URL_SAFE)}{after}")
+
+
+@lru_cache(maxsize=4096)
+def tag_chips(tags: tuple[str, ...]) -> SafeString:
+    return SafeString(get_template(TAGS_TEMPLATE).render({"tags": tags}))
+
+
+@lru_cache(maxsize=256)
+def progress_bar(percent: int, done: bool) -> SafeString:
+    return SafeString(
+        get_template(PROGRESS_TEMPLATE).render({"percent": percent, "done": done})
+    )
+
+
+def row_values(run: Run, *, stale: bool = False) -> dict:
+    """Everything the row partial prints, escaped; `run` from `with_row_columns()`.
+    `stale`: the live feed marks a shown run that stopped matching the list's filters."""
+    friendly_id = escaped(run.friendly_id)
+    env_slug = run.environment.slug
+    return {
+        "id": friendly_id,
+        "short_id": escaped(short_id(run.friendly_id)),
+        "href": object_url("dashboard:run", env_slug, run.friendly_id),
+        "stale": stale,
+        "status": escaped(run.status),
+        "badge": status_badge(run.status),
+        "created_iso": run.created_at.isoformat(),
+        "updated_iso": run.updated_at.isoformat(),
+        "created": reltime(run.created_at),
+        "task": escaped(run.task_identifier),
+        "depth": run.depth or "",
+        "version": escaped(run.version) if run.version else "–",
+        **_started(run),
+        "tags": tag_chips(tuple(run.tags)) if run.tags else "",
+        "is_test": run.is_test,
+        **_batch(run, env_slug),
+        "progress": _progress(run),
+        "cancelable": run.status in CANCELABLE,
+    }
+
+
+def _started(run: Run) -> dict:
+    """The Started and Duration cells: when it started (or until when it is delayed),
+    how long it ran (or runs: app.js counts on from `started_iso`)."""
+    values = {"started": "", "delayed_iso": "", "finished": False, "started_iso": ""}
+    if run.started_at is not None:
+        values["started"] = reltime(run.started_at)
+        values["started_iso"] = run.started_at.isoformat()
+    elif run.status == RunStatus.DELAYED and run.delay_until is not None:
+        values["delayed_iso"] = run.delay_until.isoformat()
+        values["delayed_exact"] = exact_time(run.delay_until)
+    if run.finished_at is not None:
+        values["finished"] = True
+        values["duration"] = duration(run_duration_ms(run))
+    elif run.started_at is not None:
+        values["duration"] = duration(run.duration_ms)
+    return values
+
+
+def _batch(run: Run, env_slug: str) -> dict:
+    if run.batch_id is None:
+        return {"batch_id": ""}
+    batch_id = run.batch.friendly_id
+    return {
+        "batch_id": escaped(batch_id),
+        "batch_short": escaped(short_id(batch_id, 4)),
+        "batch_href": object_url("dashboard:batch", env_slug, batch_id),
+    }
+
+
+def _progress(run: Run) -> SafeString | str:
+    fraction = run_progress(run)
+    if fraction is None:
+        return ""
+    return progress_bar(round(fraction * 100), fraction >= 1)
 
 
 def row_context(run: Run, *, stale: bool = False) -> dict:
-    """Everything the row partial needs; `run` must come from `with_row_columns()`.
-    `stale`: the live feed marks a shown run that stopped matching the list's filters."""
-    return {"run": run, "env_slug": run.environment.slug, "stale": stale}
+    """The partial's context for one row."""
+    return {"row": row_values(run, stale=stale), "icons": ICONS}
 
 
 def render_run_row(run: Run, *, stale: bool = False) -> str:
     return get_template(RUN_ROW_TEMPLATE).render(row_context(run, stale=stale))
+
+
+def render_run_rows(runs: Iterable[Run]) -> SafeString:
+    """A page's rows, rendered with one context (a push per row)."""
+    template = get_template(RUN_ROW_TEMPLATE).template
+    context = Context({"icons": ICONS}, autoescape=True)
+    html = []
+    for run in runs:
+        with context.push(row=row_values(run)):
+            html.append(template.render(context))
+    return SafeString("".join(html))
