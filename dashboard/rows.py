@@ -15,6 +15,7 @@ their own partials, rendered once per distinct value and kept.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 from html import escape as html_escape
 from urllib.parse import quote
@@ -47,8 +48,18 @@ _PLACEHOLDER = "ID"
 _URL_SAFE = "!$&'()*+,;=~:@"
 
 
+# Printed values are SafeStrings, empty ones too: the engine escapes any other value
+# (a str, an int) again on every print, which costs as much as the lookup itself.
+EMPTY = SafeString("")
+DASH = SafeString("–")
+
+
 def escaped(value: object) -> SafeString:
     return SafeString(html_escape(str(value)))
+
+
+def iso(moment: datetime) -> SafeString:
+    return SafeString(moment.isoformat())  # digits, letters and punctuation only
 
 
 @lru_cache(maxsize=256)
@@ -89,14 +100,14 @@ def row_values(run: Run, *, stale: bool = False) -> dict:
         "stale": stale,
         "status": escaped(run.status),
         "badge": status_badge(run.status),
-        "created_iso": run.created_at.isoformat(),
-        "updated_iso": run.updated_at.isoformat(),
+        "created_iso": iso(run.created_at),
+        "updated_iso": iso(run.updated_at),
         "created": reltime(run.created_at),
         "task": escaped(run.task_identifier),
-        "depth": run.depth or "",
-        "version": escaped(run.version) if run.version else "–",
+        "depth": SafeString(run.depth) if run.depth else EMPTY,
+        "version": escaped(run.version) if run.version else DASH,
         **_started(run),
-        "tags": tag_chips(tuple(run.tags)) if run.tags else "",
+        "tags": tag_chips(tuple(run.tags)) if run.tags else EMPTY,
         "is_test": run.is_test,
         **_batch(run, env_slug),
         "progress": _progress(run),
@@ -107,24 +118,25 @@ def row_values(run: Run, *, stale: bool = False) -> dict:
 def _started(run: Run) -> dict:
     """The Started and Duration cells: when it started (or until when it is delayed),
     how long it ran (or runs: app.js counts on from `started_iso`)."""
-    values = {"started": "", "delayed_iso": "", "finished": False, "started_iso": ""}
+    values = {"started": EMPTY, "delayed_iso": EMPTY, "finished": False}
+    values["started_iso"] = EMPTY
     if run.started_at is not None:
         values["started"] = reltime(run.started_at)
-        values["started_iso"] = run.started_at.isoformat()
+        values["started_iso"] = iso(run.started_at)
     elif run.status == RunStatus.DELAYED and run.delay_until is not None:
-        values["delayed_iso"] = run.delay_until.isoformat()
-        values["delayed_exact"] = exact_time(run.delay_until)
+        values["delayed_iso"] = iso(run.delay_until)
+        values["delayed_exact"] = SafeString(exact_time(run.delay_until))
     if run.finished_at is not None:
         values["finished"] = True
-        values["duration"] = duration(run_duration_ms(run))
+        values["duration"] = SafeString(duration(run_duration_ms(run)))
     elif run.started_at is not None:
-        values["duration"] = duration(run.duration_ms)
+        values["duration"] = SafeString(duration(run.duration_ms))
     return values
 
 
 def _batch(run: Run, env_slug: str) -> dict:
     if run.batch_id is None:
-        return {"batch_id": ""}
+        return {"batch_id": EMPTY}
     batch_id = run.batch.friendly_id
     return {
         "batch_id": escaped(batch_id),
@@ -133,10 +145,10 @@ def _batch(run: Run, env_slug: str) -> dict:
     }
 
 
-def _progress(run: Run) -> SafeString | str:
+def _progress(run: Run) -> SafeString:
     fraction = run_progress(run)
     if fraction is None:
-        return ""
+        return EMPTY
     return progress_bar(round(fraction * 100), fraction >= 1)
 
 
