@@ -30,6 +30,7 @@ from realtime.fragments import (
     load_run_page,
     new_runs_pill,
     runs_body,
+    runs_count,
 )
 from runs.filter_match import RunMatcher, with_match_columns
 from runs.filters import RunFilter
@@ -221,6 +222,7 @@ class RunsListWatch(Watch):
                 Fragment(runs_body([rows.row(r) for r in items]), table=True),
             ),
             ("new-runs", Fragment(_pill(0, self.top_href, False))),
+            ("runs-count", Fragment(runs_count(len(items)))),
         ]
         return state, fragments
 
@@ -266,6 +268,7 @@ class RunsListWatch(Watch):
         self.inserted += 1
         fresh = html.replace('class="run-row', 'class="run-row fresh', 1)  # highlight
         out.offer(("row", run.pk), Fragment(fresh, placement, table=True, insert=True))
+        out.offer("runs-count", Fragment(runs_count(len(state.shown))))
         return True
 
     def _friendly_id(self, key: RowKey) -> str:
