@@ -322,6 +322,9 @@ class Hub:
         self._index_list(conn)
         conn.generation += 1
         conn.needs_snapshot = True
+        # What is pending was for the rows the page no longer shows; the snapshot
+        # brings the new table (and the header counters).
+        conn.coalescer.reset([])
         self._wake.set()
 
     def ack(self, conn: Connection, sequence: int) -> None:
@@ -525,7 +528,7 @@ class Hub:
             stale = replaced_row(run, result.stale_rows.get(pk))
             by_filter: dict[str, Fragment | None] = {}
             for conn in list(self.row_index.get(pk, ())):
-                if conn in snapped:
+                if conn in snapped or conn.needs_snapshot:
                     continue
                 key = conn.watch.key
                 if key not in by_filter:
@@ -571,7 +574,9 @@ class Hub:
             if not result.matches.get((key, run.pk)):
                 continue
             for conn in conns:
-                if conn in snapped or conn.watch.shows(run.pk):
+                # A list waiting for its snapshot does not know yet what its page
+                # shows (after a rewatch): the snapshot will include this run.
+                if conn in snapped or conn.needs_snapshot or conn.watch.shows(run.pk):
                     continue
                 if conn.watch.on_matching_run(run, html, conn.coalescer):
                     self.row_index[run.pk].add(conn)

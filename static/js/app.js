@@ -494,6 +494,38 @@
     }
     refreshTimes(document.getElementById("content"));
   });
+  // A live message already on its way when the page swapped its runs table (other
+  // filters, another page) may update rows the new table does not have: the server
+  // stops at once (realtime.hub.rewatch) and sends the new table's snapshot, but
+  // what was in flight still arrives. The live-guard extension (hx-ext on the socket's
+  // element) drops the fragments whose target is not on the page, which htmx would
+  // otherwise report one by one as htmx:oobErrorNoTarget.
+  const OOB_TARGET = /hx-swap-oob="[a-zA-Z]+:([^"]+)"/g;
+  function oobTarget(element) {
+    const oob = element.getAttribute("hx-swap-oob") || "true";
+    const colon = oob.indexOf(":");
+    if (colon > 0) return oob.slice(colon + 1);
+    return element.id ? "#" + CSS.escape(element.id) : null;
+  }
+  function present(selector) {
+    try { return !selector || document.querySelector(selector) !== null; } catch (e) { return true; }
+  }
+  function withoutMissingTargets(text) {
+    // Fast path: every placement's target is here (almost every message).
+    let match, missing = false;
+    OOB_TARGET.lastIndex = 0;
+    while ((match = OOB_TARGET.exec(text)) && !missing) missing = !present(match[1]);
+    if (!missing) return text;
+    const template = document.createElement("template");
+    template.innerHTML = text;
+    Array.from(template.content.children).forEach(function (element) {
+      if (!present(oobTarget(element))) element.remove();
+    });
+    return template.innerHTML;
+  }
+  htmx.defineExtension("live-guard", {
+    transformResponse: function (text, xhr) { return xhr ? text : withoutMissingTargets(text); },
+  });
   // Table rows cannot stand alone in a message, so the live feed wraps them in a
   // <tbody data-live-unwrap>; when such a wrapper replaces a row (outerHTML), swap in
   // its rows, not the wrapper.

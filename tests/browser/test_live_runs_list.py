@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -77,3 +78,41 @@ def test_a_triggered_run_appears_and_goes_live_to_completed(
     assert seen[-1] == "COMPLETED:100"
     # no reload happened: the page is the one that was opened
     assert page.evaluate("() => window.__loadedAt === performance.timeOrigin")
+
+
+# A message the server sent before the page swapped its table: it updates a row the
+# page no longer shows, inserts next to it, and carries the pager's count.
+IN_FLIGHT = (
+    '<tbody hx-swap-oob="outerHTML:#run-run_gone" data-live-unwrap>'
+    '<tr id="run-run_gone" class="run-row"></tr></tbody>'
+    '<tbody hx-swap-oob="beforebegin:#run-run_gone" data-live-unwrap>'
+    '<tr id="run-run_other" class="run-row"></tr></tbody>'
+    '<span id="runs-count" class="muted pager-info">7 runs on this page</span>'
+)
+
+
+def test_live_fragments_for_rows_not_on_the_page_are_dropped_quietly(
+    live_url, page, alice, dev, make_run
+):
+    make_run(dev)
+    sockets = []
+
+    def through(ws):  # the real feed, plus what the test sends
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r"/ws/"), through)
+    sign_in(page, live_url, "alice", "alice-password")
+    page.wait_for_selector("#live-indicator.live-open")
+    page.evaluate(
+        """() => { window.__noTarget = [];
+        document.body.addEventListener("htmx:oobErrorNoTarget",
+          (e) => window.__noTarget.push(e.detail.target)); }"""
+    )
+    sockets[0].send(IN_FLIGHT)
+    page.wait_for_function(
+        "document.getElementById('runs-count').textContent.startsWith('7 runs')"
+    )
+    assert page.evaluate("() => window.__noTarget") == []
+    assert page.locator("#run-run_gone, #run-run_other").count() == 0
+    assert page.locator("#runs-body tr.run-row").count() == 1
