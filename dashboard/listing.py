@@ -86,12 +86,19 @@ class RunListing:
         return render_run_rows(self.page.items if self.page else [])
 
 
+class InvalidPageSize(ValueError):
+    pass
+
+
 def page_size(params: QueryDict) -> int:
-    try:
-        size = int(params.get("size", PAGE_SIZES[0]))
-    except (TypeError, ValueError):
+    """`size` from the query string: one of PAGE_SIZES (the first when absent)."""
+    value = (params.get("size") or "").strip()
+    if not value:
         return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
+    if value.isdigit() and int(value) in PAGE_SIZES:
+        return int(value)
+    choices = ", ".join(map(str, PAGE_SIZES[:-1])) + f" or {PAGE_SIZES[-1]}"
+    raise InvalidPageSize(f"Runs per page: must be {choices}, got {value[:20]!r}")
 
 
 def list_runs(
@@ -104,9 +111,14 @@ def list_runs(
         data[key] = value
     runs = Run.objects.for_environment(environment).with_row_columns()
     run_filter = RunFilter(data, queryset=runs, environment=environment)
-    size = page_size(params)
-    page, errors = None, []
-    if run_filter.is_valid():
+    errors = [] if run_filter.is_valid() else run_filter.error_messages()
+    try:
+        size = page_size(params)
+    except InvalidPageSize as exc:
+        size = PAGE_SIZES[0]
+        errors.append(str(exc))
+    page = None
+    if not errors:
         try:
             page = paginate(
                 run_filter.qs,
@@ -116,8 +128,6 @@ def list_runs(
             )
         except InvalidCursor as exc:
             errors = [f"{exc}. Go back to the first page."]
-    else:
-        errors = run_filter.error_messages()
     query = params.copy()
     for key in CURSOR_PARAMS:
         query.pop(key, None)

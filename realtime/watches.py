@@ -18,6 +18,7 @@ from functools import lru_cache
 from django.http import QueryDict
 from django.utils import timezone
 
+from dashboard.listing import InvalidPageSize, page_size
 from dashboard.presenters import render_batch_fragments, render_run_fragments
 from realtime.coalesce import Coalescer, Fragment
 from realtime.fragments import (
@@ -38,7 +39,6 @@ from runs.models import Batch, Environment, Run
 from runs.pagination import InvalidCursor, paginate
 
 RowKey = tuple[datetime, int]  # (created_at, id): the runs list's keyset order
-PAGE_SIZES = (25, 50, 100)  # as the runs list view accepts them
 MAX_INSERTED_ROWS = 100  # rows a live page grows by before new runs go to the pill
 MAX_PILL_RUNS = 999
 CURSOR_PARAMS = ("after", "before")
@@ -116,14 +116,6 @@ class RunPageWatch(Watch):
             self.last_event_id = last_id
 
 
-def page_size(query: QueryDict) -> int:
-    try:
-        size = int(query.get("size", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
 def filter_key(query: QueryDict) -> str:
     """Identifies the filter regardless of page position: one matcher per distinct key."""
     kept = [
@@ -166,9 +158,13 @@ class RunsListWatch(Watch):
         self.query = query
         self.key = filter_key(query)
         run_filter = RunFilter(query, queryset=Run.objects.none())
-        self.matcher = (
-            RunMatcher.from_filter(run_filter) if run_filter.is_valid() else None
-        )
+        try:
+            self.size: int | None = page_size(query)
+        except InvalidPageSize:
+            self.size = None
+        # Bad input: the page shows the errors and no rows, so nothing is live.
+        valid = self.size is not None and run_filter.is_valid()
+        self.matcher = RunMatcher.from_filter(run_filter) if valid else None
         self.state = ListState()
         self.inserted = 0
         self.pill: set[int] = set()
@@ -199,7 +195,7 @@ class RunsListWatch(Watch):
         try:
             page = paginate(
                 run_filter.qs,
-                size=page_size(self.query),
+                size=self.size,
                 after=self.query.get("after"),
                 before=self.query.get("before"),
             )

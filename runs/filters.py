@@ -108,6 +108,36 @@ class MachineListField(ListField):
         return machines
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """true / false (also 1 / 0, any case), or nothing for "not filtered". Anything
+    else is an error: a NullBooleanField would read it as "not filtered" silently."""
+
+    widget = forms.TextInput  # the raw value: NullBooleanSelect maps others to None
+    TRUE = ("true", "1")
+    FALSE = ("false", "0")
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        if text:
+            raise forms.ValidationError(
+                f"Must be true or false, got {str(value)[:40]!r}"
+            )
+        return None
+
+    def validate(self, value: bool | None) -> None:
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class PeriodField(forms.CharField):
     """A duration such as 30m or 7d, or "all" for no time window."""
 
@@ -182,10 +212,8 @@ class RunFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
         method="filter_search", label="Run ID or idempotency key"
     )
-    root_only = django_filters.BooleanFilter(
-        method="filter_root_only", label="Root runs only"
-    )
-    is_test = django_filters.BooleanFilter(field_name="is_test", label="Test runs")
+    root_only = StrictBooleanFilter(method="filter_root_only", label="Root runs only")
+    is_test = StrictBooleanFilter(field_name="is_test", label="Test runs")
     period = PeriodFilter(method="filter_noop", label="Created in the last")
     from_ = TimestampFilter(method="filter_noop", label="Created from")
     to = TimestampFilter(method="filter_noop", label="Created to")

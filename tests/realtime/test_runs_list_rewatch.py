@@ -95,3 +95,11 @@ def test_after_a_rewatch_nothing_about_rows_is_sent_until_the_snapshot(
     # not know yet (the snapshot will show it)
     assert changed(hub, conn, make_run(dev)) == {}
     assert conn.needs_snapshot
+
+
+@pytest.mark.parametrize("query", ["size=33", "is_test=maybe"])
+def test_a_list_with_bad_input_shows_the_error_and_nothing_live(dev, make_run, query):
+    make_run(dev)
+    watch = RunsListWatch(dev, LIST, QueryDict(query))
+    assert watch.matcher is None
+    assert watch.snapshot(RowCache()) == (watch.state, [])
