@@ -81,6 +81,12 @@ class RunListing:
         return bool(self.chips)
 
     @property
+    def narrowed(self) -> bool:
+        """Filtered, or a later page: the empty table says no run matches (rather
+        than that the environment has none)."""
+        return self.is_filtered or bool(self.page and self.page.previous_cursor)
+
+    @property
     def rows_html(self) -> SafeString:
         """The page's rows, from the one row partial (dashboard.rows)."""
         return render_run_rows(self.page.items if self.page else [])
@@ -132,11 +138,12 @@ def list_runs(
     for key in CURSOR_PARAMS:
         query.pop(key, None)
     listing = RunListing(run_filter, page, errors, size, query)
-    listing.chips = _chips(run_filter, query, fixed or {})
+    listing.chips = filter_chips(run_filter, query, fixed or {})
     return listing
 
 
-def _chips(run_filter: RunFilter, query: QueryDict, fixed: dict) -> list[Chip]:
+def filter_chips(run_filter: RunFilter, query: QueryDict, fixed: dict) -> list[Chip]:
+    """The filters the view applies besides the defaults and the page's `fixed` ones."""
     chips = []
     for name, label, value in run_filter.describe():
         if name in fixed:

@@ -29,6 +29,7 @@ from runs.models import BulkAction, Environment, Run, RunEvent
 
 FRAGMENTS = "realtime/_fragments.html"
 RUNS_COUNT = "dashboard/_runs_table_body.html#runs-count"
+RUNS_EMPTY = "dashboard/_runs_table_body.html#runs-empty"
 
 
 class RowCache:
@@ -51,9 +52,12 @@ class RowCache:
         return html
 
 
-def runs_body(rows: list[str]) -> str:
-    """The whole `<tbody id="runs-body">` of a runs list (a snapshot)."""
-    inner = "".join(rows) or get_template(f"{FRAGMENTS}#runs-empty").render({})
+def runs_body(rows: list[str], environment: Environment, *, filtered: bool) -> str:
+    """The whole `<tbody id="runs-body">` of a runs list (a snapshot); without rows,
+    the page's own empty state (no run matches, or none in the environment yet)."""
+    inner = "".join(rows) or get_template(RUNS_EMPTY).render(
+        {"environment": environment, "filtered": filtered}
+    )
     return f'<tbody id="runs-body">{inner}</tbody>'
 
 

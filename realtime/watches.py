@@ -18,7 +18,7 @@ from functools import lru_cache
 from django.http import QueryDict
 from django.utils import timezone
 
-from dashboard.listing import InvalidPageSize, page_size
+from dashboard.listing import InvalidPageSize, filter_chips, page_size
 from dashboard.presenters import render_batch_fragments, render_run_fragments
 from realtime.coalesce import Coalescer, Fragment
 from realtime.fragments import (
@@ -149,6 +149,7 @@ class RunsListWatch(Watch):
     stale. Filters are those of the page's query string."""
 
     kind = "runs"
+    FIXED: tuple[str, ...] = ()  # filters the page imposes (not the operator's)
 
     def __init__(self, environment: Environment, path: str, query: QueryDict) -> None:
         super().__init__(environment, path)
@@ -165,6 +166,8 @@ class RunsListWatch(Watch):
         # Bad input: the page shows the errors and no rows, so nothing is live.
         valid = self.size is not None and run_filter.is_valid()
         self.matcher = RunMatcher.from_filter(run_filter) if valid else None
+        fixed = dict.fromkeys(self.FIXED)
+        self.filtered = valid and bool(filter_chips(run_filter, query, fixed))
         self.state = ListState()
         self.inserted = 0
         self.pill: set[int] = set()
@@ -215,7 +218,14 @@ class RunsListWatch(Watch):
         fragments = [
             (
                 "runs-body",
-                Fragment(runs_body([rows.row(r) for r in items]), table=True),
+                Fragment(
+                    runs_body(
+                        [rows.row(r) for r in items],
+                        self.environment,
+                        filtered=self.filtered or bool(page.previous_cursor),
+                    ),
+                    table=True,
+                ),
             ),
             ("new-runs", Fragment(_pill(0, self.top_href, False))),
             ("runs-count", Fragment(runs_count(len(items)))),
@@ -284,6 +294,7 @@ class BatchPageWatch(RunsListWatch):
     table, which is the runs list with the batch filter fixed."""
 
     kind = "batch"
+    FIXED = ("batch", "period")
 
     def __init__(
         self, environment: Environment, path: str, query: QueryDict, batch: Batch

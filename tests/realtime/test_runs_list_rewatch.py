@@ -103,3 +103,19 @@ def test_a_list_with_bad_input_shows_the_error_and_nothing_live(dev, make_run, q
     watch = RunsListWatch(dev, LIST, QueryDict(query))
     assert watch.matcher is None
     assert watch.snapshot(RowCache()) == (watch.state, [])
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [("", "No runs in Development yet"), ("status=FAILED", "No runs match")],
+)
+def test_an_empty_snapshot_has_the_page_own_empty_state(
+    client, alice, dev, query, says
+):
+    client.force_login(alice)
+    page = client.get(f"{LIST}?{query}").content.decode()
+    _, fragments = RunsListWatch(dev, LIST, QueryDict(query)).snapshot(RowCache())
+    body = dict(fragments)["runs-body"].html
+    assert says in body
+    start = page.index('<tr class="empty" id="runs-empty">')
+    assert page[start : page.index("</tr>", start)] in body
