@@ -482,8 +482,20 @@
   // The server reports its own feed state (e.g. its database/Redis link is down) as an
   // element <div id="live-state" data-state="down|open"> swapped out-of-band.
   let liveSocket = null;
-  document.addEventListener("htmx:wsOpen", function (event) { liveSocket = event.detail.socketWrapper; });
+  // Each watch change is numbered and every message says which one it answers, so a
+  // message meant for what the page showed before (rows of the previous page, a
+  // snapshot already on its way) cannot overwrite the table htmx just swapped in.
+  let watchNumber = 0;
+  document.addEventListener("htmx:wsOpen", function (event) { liveSocket = event.detail.socketWrapper; watchNumber = 0; });
   document.addEventListener("htmx:wsClose", function () { liveSocket = null; });
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    const state = /<div id="live-state"[^>]*>/.exec(event.detail.message.slice(-400));
+    const answers = state && /data-watch="(\d+)"/.exec(state[0]);
+    if (!answers || Number(answers[1]) >= watchNumber) return;
+    event.preventDefault();
+    const seq = /data-seq="(\d+)" data-ack/.exec(state[0]);  // still acknowledge it
+    if (seq && event.detail.socketWrapper) event.detail.socketWrapper.send(JSON.stringify({ ack: Number(seq[1]) }));
+  });
   document.addEventListener("htmx:wsAfterMessage", function (event) {
     const state = document.getElementById("live-state");
     if (state && state.dataset.state) setLive(state.dataset.state, state.title);
@@ -493,38 +505,6 @@
       event.detail.socketWrapper.send(JSON.stringify({ ack: Number(state.dataset.seq) }));
     }
     refreshTimes(document.getElementById("content"));
-  });
-  // A live message already on its way when the page swapped its runs table (other
-  // filters, another page) may update rows the new table does not have: the server
-  // stops at once (realtime.hub.rewatch) and sends the new table's snapshot, but
-  // what was in flight still arrives. The live-guard extension (hx-ext on the socket's
-  // element) drops the fragments whose target is not on the page, which htmx would
-  // otherwise report one by one as htmx:oobErrorNoTarget.
-  const OOB_TARGET = /hx-swap-oob="[a-zA-Z]+:([^"]+)"/g;
-  function oobTarget(element) {
-    const oob = element.getAttribute("hx-swap-oob") || "true";
-    const colon = oob.indexOf(":");
-    if (colon > 0) return oob.slice(colon + 1);
-    return element.id ? "#" + CSS.escape(element.id) : null;
-  }
-  function present(selector) {
-    try { return !selector || document.querySelector(selector) !== null; } catch (e) { return true; }
-  }
-  function withoutMissingTargets(text) {
-    // Fast path: every placement's target is here (almost every message).
-    let match, missing = false;
-    OOB_TARGET.lastIndex = 0;
-    while ((match = OOB_TARGET.exec(text)) && !missing) missing = !present(match[1]);
-    if (!missing) return text;
-    const template = document.createElement("template");
-    template.innerHTML = text;
-    Array.from(template.content.children).forEach(function (element) {
-      if (!present(oobTarget(element))) element.remove();
-    });
-    return template.innerHTML;
-  }
-  htmx.defineExtension("live-guard", {
-    transformResponse: function (text, xhr) { return xhr ? text : withoutMissingTargets(text); },
   });
   // Table rows cannot stand alone in a message, so the live feed wraps them in a
   // <tbody data-live-unwrap>; when such a wrapper replaces a row (outerHTML), swap in
@@ -540,7 +520,8 @@
     if (!liveSocket || !event.detail.xhr) return;
     const target = event.detail.target;
     if (!target || !(target.id === "runs-body" || target.querySelector("#runs-body"))) return;
-    liveSocket.send(JSON.stringify({ watch: location.pathname + location.search }));
+    watchNumber += 1;
+    liveSocket.send(JSON.stringify({ watch: location.pathname + location.search, n: watchNumber }));
   });
   // After a reconnect, re-fetch what the page shows: elements marked data-resync-url
   // are reloaded from that URL (their own partial), so nothing missed stays stale.
