@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.rows import render_run_row, render_run_rows
+from dashboard.rows import ROW, render_run_row, render_run_rows, row_values
 from runs.models import Run
 from runs.statuses import RunStatus
 from runs.triggering import BatchItem, batch_trigger
@@ -89,3 +89,27 @@ def test_the_page_and_the_live_feed_render_the_same_row(client, alice, dev, make
         run_id = re.search(r'<tr id="run-([^"]+)"', html).group(1)
         assert row_of(page, Run(friendly_id=run_id)) == html.strip()
     assert render_run_rows(rows(*runs)).count("<tr ") == 3
+
+
+def test_prerendered_rows_are_what_the_engine_renders(dev, deploy, make_run):
+    """Rows are filled into pieces rendered once per shape of their values: the same
+    HTML as the engine's for every shape here (delayed, running with progress, done,
+    test, child, in a batch, stale, unsafe text)."""
+    deploy(dev, "email")
+    batch_trigger(dev, [BatchItem("email", {"n": 1})])
+    make_run(dev, delay="1h", tags=["a<b>"])
+    running = make_run(dev, task="x&y", metadata={"progress": 0.5})
+    done = make_run(dev, test=True)
+    started = timezone.now() - timedelta(minutes=1)
+    Run.objects.filter(pk=running.pk).update(
+        status=RunStatus.EXECUTING, started_at=started, depth=2, version="v<1>"
+    )
+    Run.objects.filter(pk=done.pk).update(
+        status=RunStatus.COMPLETED, started_at=started, finished_at=timezone.now()
+    )
+    shown = rows(*Run.objects.filter(environment=dev))
+    assert len(shown) == 4
+    for run in shown:
+        for stale in (False, True):
+            values = row_values(run, stale=stale)
+            assert ROW.render(values) == ROW.engine_render(values)
