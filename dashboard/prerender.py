@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from django.conf import settings
 from django.template import Context
 from django.template.loader import get_template
 from django.utils.html import conditional_escape
@@ -32,6 +33,8 @@ class PrerenderedPartial:
         self._shapes: dict[Hashable, tuple[list[str], list[str]]] = {}
 
     def render(self, values: dict[str, Any]) -> SafeString:
+        if settings.DEBUG:  # templates edited while the server runs show at once
+            return SafeString(self.engine_render(values))
         shape = (
             tuple(values),
             *(True if value else value for value in values.values()),
