@@ -104,7 +104,6 @@ def row_values(run: Run, *, stale: bool = False) -> dict:
         "stale": stale,
         "status": escaped(run.status),
         "badge": status_badge(run.status),
-        "created_iso": iso(run.created_at),
         "updated_iso": iso(run.updated_at),
         "created": reltime(run.created_at),
         "task": escaped(run.task_identifier),
