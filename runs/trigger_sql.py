@@ -4,8 +4,8 @@
 takes its number, in one data-modifying CTE executed on its own (autocommit: the
 statement is the transaction) instead of ~7 ORM round trips. The environment row
 (the run counter) is locked from that statement to its commit only, so numbers stay
-dense and unique. After commit: NOTIFY (workers first), then the live feed, as
-`runs.lifecycle.record_events` does. Inside a caller's transaction the same
+dense and unique. The statement also NOTIFYs (workers first; delivered on its
+commit); after it, the live feed is told, as `runs.lifecycle.record_events` does. Inside a caller's transaction the same
 statement runs there and both wait for that commit.
 
 `CurrentTasks` caches which task definition a trigger gets (the environment's current
@@ -81,9 +81,11 @@ def _run_fields() -> list:
 
 
 @cache
-def _statement(check_deployment: bool) -> str:
+def _statement(check_deployment: bool, channels: tuple[str, ...]) -> str:
     """The run travels as one JSON document (jsonb_populate_record): one parameter
-    instead of one per column, so psycopg can reuse its parsed form of the query."""
+    instead of one per column, so psycopg can reuse its parsed form of the query.
+    `channels` are NOTIFYed by the statement itself (pg_notify, delivered when it
+    commits), which saves the round trip of a NOTIFY after it."""
     q = connection.ops.quote_name
     env, run, tag, event, deployment = (
         q(model._meta.db_table)
@@ -110,7 +112,9 @@ def _statement(check_deployment: bool) -> str:
         f"message, attributes, created_at) SELECT r.id, %s, %s, %s, '', %s, "
         f"CAST('{{}}' AS jsonb), CAST(%s AS timestamp with time zone) FROM r "
         f"RETURNING id) "
-        f"SELECT r.id, r.number, e.id FROM r, e"
+        f"SELECT r.id, r.number, e.id"
+        + "".join(f", pg_notify('{channel}', '')" for channel in channels)
+        + " FROM r, e"
     )
 
 
@@ -143,13 +147,19 @@ def insert_run(
         message,
         run.created_at,
     ]
-    found = _execute_prepared(_statement(check), params)
+    # Outside a transaction the statement commits at once and NOTIFYs itself (workers
+    # first); inside one, the caller's commit announces the run (publish_changes).
+    queued = run.status == RunStatus.QUEUED
+    channels: tuple[str, ...] = ()
+    if not connection.in_atomic_block:
+        channels = (QUEUE_CHANNEL, EVENTS_CHANNEL) if queued else (EVENTS_CHANNEL,)
+    found = _execute_prepared(_statement(check, channels), params)
     if found is None:
         return None
-    run.pk, run.number, event_id = found
+    run.pk, run.number, event_id = found[:3]
     run._state.adding = False
     run._state.db = connection.alias
-    _announce(run, event_id)
+    _announce(run, event_id, queued)
     return run
 
 
@@ -164,15 +174,11 @@ def _execute_prepared(sql: str, params: list[Any]) -> tuple | None:
         return cursor.fetchone()
 
 
-def _announce(run: Run, event_id: int) -> None:
+def _announce(run: Run, event_id: int, queued: bool) -> None:
     change = (run.pk, run.environment_id, RunEventKind.STATUS, event_id)
-    queued = run.status == RunStatus.QUEUED
     if connection.in_atomic_block:  # the caller's commit will announce it
         publish_changes([change], queued=queued)
         return
-    channels = [QUEUE_CHANNEL, EVENTS_CHANNEL] if queued else [EVENTS_CHANNEL]
-    with connection.cursor() as cursor:
-        cursor.execute("; ".join(f"NOTIFY {channel}" for channel in channels))
     run_changed(
         {
             "run_id": run.pk,

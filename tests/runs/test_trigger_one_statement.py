@@ -67,3 +67,32 @@ def test_the_run_its_tags_and_its_event_are_written(dev, deploy):
         RunStatus.DELAYED,
         "Run triggered",
     )
+
+
+def _listener(channels):
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    listener = psycopg.connect(
+        **{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True
+    )
+    for channel in channels:
+        listener.execute(f"LISTEN {channel}")
+    return listener
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_wakes_workers_then_the_live_feed(dev, deploy):
+    from runs.lifecycle import EVENTS_CHANNEL, QUEUE_CHANNEL
+
+    deploy(dev, "a")
+    listener = _listener([QUEUE_CHANNEL, EVENTS_CHANNEL])
+    try:
+        trigger(dev, "a", {})  # QUEUED: both channels, workers first
+        trigger(dev, "a", {}, TriggerOptions(delay="1h"))  # DELAYED: the feed only
+        got = [n.channel for n in listener.notifies(timeout=2, stop_after=3)]
+    finally:
+        listener.close()
+    assert got == [QUEUE_CHANNEL, EVENTS_CHANNEL, EVENTS_CHANNEL]
