@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -29,7 +30,15 @@ from django.db import connection
 from realtime.publish import run_changed
 from runs.deployments import current_deployment, find_task
 from runs.lifecycle import EVENTS_CHANNEL, QUEUE_CHANNEL, publish_changes
-from runs.models import Deployment, Environment, Run, RunEvent, RunEventKind, RunTag
+from runs.models import (
+    Deployment,
+    Environment,
+    IdempotentRequest,
+    Run,
+    RunEvent,
+    RunEventKind,
+    RunTag,
+)
 from runs.statuses import RunStatus
 
 NOT_CHECKED = object()  # a version-locked trigger: nothing to re-check
@@ -80,27 +89,66 @@ def _run_fields() -> list:
     ]
 
 
+@dataclass(frozen=True)
+class Conditions:
+    """What must hold for `insert_run` to write anything, and what it writes besides.
+
+    `deployment_id`: the environment's current deployment must still be this one
+    (None: it has none). `key_digest`: the environment must still have the API key
+    of this digest (`runs.environments.key_digest`): a regenerated key fails the
+    insert itself, so the API needs no read of the environment first. `receipt`:
+    (request key, status code, JSON body) of a request receipt (`runs.receipts`),
+    stored with the run unless an answer already holds that key."""
+
+    deployment_id: Any = NOT_CHECKED
+    key_digest: bytes | None = None
+    receipt: tuple[str, int, str] | None = None
+
+
+@dataclass(frozen=True)
+class _Shape:
+    check_deployment: bool
+    check_key: bool
+    receipt: bool
+    channels: tuple[str, ...]
+
+
 @cache
-def _statement(check_deployment: bool, channels: tuple[str, ...]) -> str:
+def _statement(shape: _Shape) -> str:
     """The run travels as one JSON document (jsonb_populate_record): one parameter
     instead of one per column, so psycopg can reuse its parsed form of the query.
     `channels` are NOTIFYed by the statement itself (pg_notify, delivered when it
-    commits), which saves the round trip of a NOTIFY after it."""
+    commits), which saves the round trip of a NOTIFY after it. Its parameters are
+    `_parameters`', in the same order."""
     q = connection.ops.quote_name
-    env, run, tag, event, deployment = (
+    env, run, tag, event, deployment, receipt = (
         q(model._meta.db_table)
-        for model in (Environment, Run, RunTag, RunEvent, Deployment)
+        for model in (Environment, Run, RunTag, RunEvent, Deployment, IdempotentRequest)
     )
     columns = [q(f.column) for f in _run_fields()]
-    check = (
-        f"AND (SELECT d.id FROM {deployment} d WHERE d.environment_id = %s "
-        f"AND d.is_current) IS NOT DISTINCT FROM CAST(%s AS bigint) "
-        if check_deployment
+    where = "id = %s "
+    if shape.check_deployment:
+        where += (
+            f"AND (SELECT d.id FROM {deployment} d WHERE d.environment_id = %s "
+            f"AND d.is_current) IS NOT DISTINCT FROM CAST(%s AS bigint) "
+        )
+    if shape.check_key:
+        where += "AND sha256(convert_to(api_key, 'UTF8')) = %s "
+    if shape.receipt:  # any answer, live or expired, holds the key: see trigger()
+        where += (
+            f"AND NOT EXISTS (SELECT 1 FROM {receipt} a "
+            f"WHERE a.environment_id = %s AND a.key = %s) "
+        )
+    store_receipt = (
+        f", rc AS (INSERT INTO {receipt} (environment_id, key, status_code, body, "
+        f"created_at) SELECT %s, %s, %s, CAST(%s AS jsonb), "
+        f"CAST(%s AS timestamp with time zone) FROM r)"
+        if shape.receipt
         else ""
     )
     return (
         f"WITH n AS (UPDATE {env} SET next_run_number = next_run_number + 1 "
-        f"WHERE id = %s {check}RETURNING next_run_number - 1 AS number), "
+        f"WHERE {where}RETURNING next_run_number - 1 AS number), "
         f"r AS (INSERT INTO {run} ({', '.join(columns)}, number) "
         f"SELECT {', '.join(f'j.{c}' for c in columns)}, n.number "
         f"FROM n, jsonb_populate_record(NULL::{run}, CAST(%s AS jsonb)) AS j "
@@ -111,11 +159,30 @@ def _statement(check_deployment: bool, channels: tuple[str, ...]) -> str:
         f"e AS (INSERT INTO {event} (run_id, environment_id, kind, status, level, "
         f"message, attributes, created_at) SELECT r.id, %s, %s, %s, '', %s, "
         f"CAST('{{}}' AS jsonb), CAST(%s AS timestamp with time zone) FROM r "
-        f"RETURNING id) "
+        f"RETURNING id){store_receipt} "
         f"SELECT r.id, r.number, e.id"
-        + "".join(f", pg_notify('{channel}', '')" for channel in channels)
+        + "".join(f", pg_notify('{channel}', '')" for channel in shape.channels)
         + " FROM r, e"
     )
+
+
+def _parameters(
+    run: Run, tags: list[str], message: str, conditions: Conditions
+) -> list[Any]:
+    env_id = run.environment_id
+    params: list[Any] = [env_id]
+    if conditions.deployment_id is not NOT_CHECKED:
+        params += [env_id, conditions.deployment_id]
+    if conditions.key_digest is not None:
+        params.append(conditions.key_digest)
+    if conditions.receipt is not None:
+        params += [env_id, conditions.receipt[0]]
+    params += [_run_document(run), env_id, run.created_at, tags]
+    params += [env_id, str(RunEventKind.STATUS), str(run.status), message]
+    params.append(run.created_at)
+    if conditions.receipt is not None:
+        params += [env_id, *conditions.receipt, run.created_at]
+    return params
 
 
 def _json_value(value: Any) -> Any:
@@ -130,30 +197,26 @@ def _run_document(run: Run) -> str:
 
 
 def insert_run(
-    run: Run, tags: list[str], message: str, current_deployment_id: Any = NOT_CHECKED
+    run: Run, tags: list[str], message: str, conditions: Conditions = Conditions()
 ) -> Run | None:
-    """Insert `run` (number assigned here) with its tags and its first status event.
-    With `current_deployment_id`, only while that is still the environment's current
-    deployment (None: it has none): returns None, having written nothing, otherwise."""
-    params: list[Any] = [run.environment_id]
-    check = current_deployment_id is not NOT_CHECKED
-    if check:
-        params += [run.environment_id, current_deployment_id]
-    params += [_run_document(run), run.environment_id, run.created_at, tags]
-    params += [
-        run.environment_id,
-        str(RunEventKind.STATUS),
-        str(run.status),
-        message,
-        run.created_at,
-    ]
+    """Insert `run` (number assigned here) with its tags and its first status event,
+    if `conditions` hold; returns None, having written nothing, otherwise. A receipt
+    racing another attempt with its key raises IntegrityError (nothing written)."""
     # Outside a transaction the statement commits at once and NOTIFYs itself (workers
     # first); inside one, the caller's commit announces the run (publish_changes).
     queued = run.status == RunStatus.QUEUED
     channels: tuple[str, ...] = ()
     if not connection.in_atomic_block:
         channels = (QUEUE_CHANNEL, EVENTS_CHANNEL) if queued else (EVENTS_CHANNEL,)
-    found = _execute_prepared(_statement(check, channels), params)
+    shape = _Shape(
+        check_deployment=conditions.deployment_id is not NOT_CHECKED,
+        check_key=conditions.key_digest is not None,
+        receipt=conditions.receipt is not None,
+        channels=channels,
+    )
+    found = _execute_prepared(
+        _statement(shape), _parameters(run, tags, message, conditions)
+    )
     if found is None:
         return None
     run.pk, run.number, event_id = found[:3]
