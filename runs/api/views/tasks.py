@@ -32,10 +32,14 @@ def _batch_limit() -> int:
 
 
 def _legacy_headers(request: ApiRequest) -> dict[str, str]:
+    # From META: `request.headers` would build a mapping of every header first.
     return {
-        name: request.headers[name]
-        for name in ("idempotency-key", "idempotency-key-ttl")
-        if request.headers.get(name)
+        name: request.META[meta]
+        for name, meta in (
+            ("idempotency-key", "HTTP_IDEMPOTENCY_KEY"),
+            ("idempotency-key-ttl", "HTTP_IDEMPOTENCY_KEY_TTL"),
+        )
+        if request.META.get(meta)
     }
 
 
