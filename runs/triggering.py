@@ -15,7 +15,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from runs import packets, receipts
-from runs.bulkinsert import insert_objects
+from runs.bulkinsert import insert_objects, new_instance
 from runs.deployments import find_task
 from runs.durations import (
     InvalidDuration,
@@ -241,7 +241,8 @@ def _prepare(
     )
     ttl_base = delay_until or now
 
-    run = Run(
+    run = new_instance(
+        Run,
         environment=environment,
         task_identifier=task_identifier,
         status=status,
