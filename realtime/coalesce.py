@@ -1,19 +1,24 @@
-"""Per-connection coalescing of outgoing fragments.
+"""Coalescing of outgoing fragments, shared by the connections that show the same thing.
 
-Every change the feed offers a connection lands in a dict keyed by what it updates
-(a run's row, a batch's progress, …): a newer fragment replaces the pending one, so
-the latest state wins and a burst of changes on one run costs one fragment. At most
-one message leaves per `window` seconds (the first one of a quiet period at once), so
-a run is updated at most once per window. The buffer is bounded: past `max_pending`
-distinct keys it is dropped and the connection is told to take a fresh snapshot
-instead. Clients that acknowledge messages get flow control: at most `max_in_flight`
-unacknowledged messages, so a slow reader receives fewer, fresher messages instead
-of an ever-growing backlog. Pure and synchronous: the hub drives it with a clock.
+Connections that show the same page in the same state (a thousand tabs on the runs
+list) form a group with one `Outbox` (realtime.hub): a change is offered once to the
+group, not once per connection. The outbox keeps the latest fragment per key (a run's
+row, a batch's progress, …): a newer one replaces the older, so the latest state wins
+and a burst of changes on one run costs one fragment. Each connection reads the outbox
+from where it stopped (`Reader.cursor`): connections in step share one message per
+flush tick, and a connection held back by flow control later gets one message with
+the latest state of everything that changed meanwhile.
+
+The hub flushes at most once per window (shared ticks), so a run is updated at most
+once per window per connection. Memory is bounded: an outbox keeps only what some
+member has not received yet, and past `max_pending` keys the members furthest behind
+are given a fresh snapshot instead. Clients that acknowledge messages get flow
+control: at most `max_in_flight` unacknowledged messages, so a slow reader receives
+fewer, fresher messages instead of an ever-growing backlog. Pure and synchronous.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -33,8 +38,9 @@ class Fragment:
     re-parents them), so `table` fragments travel inside a `<tbody>` wrapper that
     carries the placement, and messages put every table fragment before the rest;
     static/js/app.js unwraps a wrapper swapped with outerHTML. An `insert` keeps its
-    placement when a newer version of the same key replaces it before it is sent, so
-    an inserted row updated within the window is still inserted, with the newer HTML.
+    placement for a reader that has not received it when a newer version of the same
+    key replaces it: an inserted row updated before it reaches a tab is still
+    inserted there, with the newer HTML.
     """
 
     html: str
@@ -54,48 +60,99 @@ def assemble(fragments: Iterable[Fragment]) -> str:
     return "".join(f.render() for f in ordered)
 
 
-class Coalescer:
-    def __init__(
-        self,
-        *,
-        window: float = WINDOW_SECONDS,
-        max_pending: int = MAX_PENDING,
-        max_in_flight: int = MAX_IN_FLIGHT,
-    ) -> None:
-        self.window = window
+@dataclass(slots=True)
+class _Entry:
+    fragment: Fragment  # the latest one offered under this key
+    changed: int  # the outbox version of that offer
+    inserted: int = 0  # the version of the key's insertion (0: none)
+    placement: str | None = None  # where the insertion goes
+
+    def for_reader(self, cursor: int) -> Fragment:
+        """What a reader that has received everything up to `cursor` needs."""
+        fragment = self.fragment
+        if self.inserted > cursor and not fragment.insert:
+            return Fragment(fragment.html, self.placement, fragment.table, True)
+        return fragment
+
+
+class Outbox:
+    """The latest fragment per key of one group, readable from any version."""
+
+    def __init__(self, *, max_pending: int = MAX_PENDING) -> None:
         self.max_pending = max_pending
+        self.version = 0  # bumped by every offer
+        # insertion order is first-offered order: an inserted row's placement may
+        # name a row inserted before it, which must come first in a message
+        self._entries: dict[Hashable, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def offer(self, key: Hashable, fragment: Fragment) -> None:
+        self.version += 1
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry(fragment, self.version)
+        else:
+            entry.fragment, entry.changed = fragment, self.version
+        if fragment.insert:
+            entry.inserted, entry.placement = self.version, fragment.placement
+
+    def since(self, cursor: int) -> list[Fragment]:
+        """What a reader at `cursor` has not received: the latest state per key, in
+        first-offered order."""
+        return [
+            e.for_reader(cursor) for e in self._entries.values() if e.changed > cursor
+        ]
+
+    def prune(self, cursor: int) -> None:
+        """Forget what every reader has received (all are at `cursor` or later)."""
+        if any(e.changed <= cursor for e in self._entries.values()):
+            self._entries = {
+                k: e for k, e in self._entries.items() if e.changed > cursor
+            }
+
+    @property
+    def overflowing(self) -> bool:
+        return len(self._entries) > self.max_pending
+
+
+class Reader:
+    """One connection's place in its group's outbox, and its flow control."""
+
+    def __init__(self, *, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.max_in_flight = max_in_flight
-        self._pending: dict[Hashable, Fragment] = {}
-        self._last_flush = -math.inf
-        self.overflowed = False
+        self.cursor = 0  # the outbox version received so far
+        self.private: list[Fragment] | None = None  # a snapshot, sent before the rest
         self.sent = 0  # messages taken so far
         self.sequence = 0  # the last message's sequence number (what the client acks)
         self._unacked: deque[int] = deque(maxlen=4 * max_in_flight)  # their sequences
         self.acked: int | None = None  # None until the client acknowledges once
-        self.dropped = 0  # fragments discarded by overflows
 
-    def __len__(self) -> int:
-        return len(self._pending)
+    def start(self, cursor: int, snapshot: list[Fragment]) -> None:
+        """Read a group's outbox from `cursor` on, after the page's snapshot."""
+        self.cursor, self.private = cursor, snapshot
 
-    def offer(self, key: Hashable, fragment: Fragment) -> None:
-        previous = self._pending.get(key)
-        if previous is not None and previous.insert and not fragment.insert:
-            fragment = Fragment(fragment.html, previous.placement, previous.table, True)
-        self._pending[key] = fragment
-        if len(self._pending) > self.max_pending:
-            self.dropped += len(self._pending)
-            self._pending.clear()
-            self.overflowed = True
+    def has_news(self, outbox: Outbox) -> bool:
+        return self.private is not None or self.cursor < outbox.version
 
-    def discard(self, key: Hashable) -> None:
-        self._pending.pop(key, None)
+    @property
+    def blocked(self) -> bool:
+        """Waiting for acknowledgements: nothing more may leave meanwhile."""
+        return self.acked is not None and len(self._unacked) >= self.max_in_flight
 
-    def reset(self, fragments: Iterable[tuple[Hashable, Fragment]]) -> None:
-        """Replace everything pending (e.g. with a fresh snapshot)."""
-        self._pending.clear()
-        self.overflowed = False
-        for key, fragment in fragments:
-            self.offer(key, fragment)
+    @property
+    def asks_ack(self) -> bool:
+        """Whether the next message should ask for an acknowledgement."""
+        return (self.sent + 1) % ACK_EVERY == 0
+
+    def took(self, version: int, sequence: int) -> None:
+        """A message with everything up to `version` left, numbered `sequence`
+        (the hub's flush tick: increasing, shared by the connections of a tick)."""
+        self.cursor, self.private = version, None
+        self.sent += 1
+        self.sequence = sequence
+        self._unacked.append(sequence)
 
     def ack(self, sequence: int) -> None:
         if 0 <= sequence <= self.sequence:
@@ -104,35 +161,5 @@ class Coalescer:
                 self._unacked.popleft()
 
     @property
-    def wants_ack(self) -> bool:
-        """Whether the message just taken should ask for an acknowledgement."""
-        return self.sent % ACK_EVERY == 0
-
-    @property
     def in_flight(self) -> int:
         return 0 if self.acked is None else len(self._unacked)
-
-    def due_at(self) -> float | None:
-        """When the next message may leave (monotonic seconds), or None: nothing to
-        send, or waiting for acknowledgements."""
-        if not self._pending or self.overflowed:
-            return None
-        if self.in_flight >= self.max_in_flight:
-            return None
-        return self._last_flush + self.window
-
-    def take(self, now: float, sequence: int | None = None) -> list[Fragment] | None:
-        """The pending fragments, in first-offered order, if a message may leave now.
-        `sequence` numbers the message (increasing; the hub numbers its flush ticks so
-        that connections flushed together can share one frame); by default the count
-        of messages taken."""
-        due = self.due_at()
-        if due is None or due > now:
-            return None
-        fragments = list(self._pending.values())
-        self._pending.clear()
-        self._last_flush = now
-        self.sent += 1
-        self.sequence = self.sent if sequence is None else sequence
-        self._unacked.append(self.sequence)
-        return fragments

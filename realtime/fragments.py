@@ -61,13 +61,17 @@ def new_runs_pill(count: int, href: str, *, capped: bool = False) -> str:
     )
 
 
-def live_state(state: str, sequence: int, title: str = "", *, ack: bool = False) -> str:
+def live_state(
+    state: str, sequence: int, title: str = "", *, ack: bool = False, watch: int = 0
+) -> str:
     """The feed's state (open / down) and the message's sequence number; `ack` asks
-    the client to acknowledge this message (flow control, see realtime.coalesce)."""
+    the client to acknowledge this message (flow control, see realtime.coalesce);
+    `watch` is the number of the page's last watch change the message answers
+    (static/js/app.js drops messages meant for what the page showed before)."""
     ask = " data-ack" if ack else ""
     return (
         f'<div id="live-state" data-state="{state}" data-seq="{sequence}"{ask} '
-        f'title="{escape(title)}" hidden></div>'
+        f'data-watch="{watch}" title="{escape(title)}" hidden></div>'
     )
 
 

@@ -2,24 +2,26 @@
 
 The relay reads the committed change feed (realtime.feed) after the last ids it saw,
 loads each changed run once, matches it against each distinct filter the open runs
-lists use, renders its row once, and hands the result to the connections that show
-or want it; each connection's coalescer decides when its next message leaves. All
-database work and rendering happen in one dedicated thread; everything else in the
-event loop. See docs/realtime.md for the design and its measurements.
+lists use, renders its row once, and hands the result to the groups of connections
+that show or want it (realtime.groups: connections showing the same page in the same
+state share one watch and one outbox). Shared flush ticks send each connection what
+it has not received. All database work and rendering happen in one dedicated
+thread; everything else in the event loop. See docs/realtime.md for the design and
+its measurements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import time
-from collections import defaultdict
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -32,7 +34,7 @@ from dashboard.presenters import (
     render_run_fragments,
 )
 from realtime import publish
-from realtime.coalesce import WINDOW_SECONDS, Coalescer, Fragment, assemble
+from realtime.coalesce import WINDOW_SECONDS, Fragment
 from realtime.feed import FeedBatch, FeedCursor
 from realtime.fragments import (
     BulkRow,
@@ -41,11 +43,12 @@ from realtime.fragments import (
     deployments_fragments,
     env_counters,
     event_rows_after,
-    live_state,
     load_bulk_action,
     load_run_page,
 )
-from realtime.watches import RowKey, RunPageWatch, RunsListWatch, Watch
+from realtime.frames import Frames
+from realtime.groups import Connection, Group, Groups, Sender
+from realtime.watches import RowKey, RunsListWatch, Watch
 from runs.filter_match import RunMatcher, bulk_actions_of, load_runs_for_matching
 from runs.lifecycle import EVENTS_CHANNEL
 from runs.models import Batch, Run
@@ -59,23 +62,6 @@ BATCH_SECONDS = 0.01  # after a wake-up, let a burst of commits land in one read
 RETRY_SECONDS = (0.25, 0.5, 1.0, 2.0, 5.0)
 COUNTERS_SECONDS = 1.0  # header counters are recomputed at most this often per env
 COUNTED_KINDS = frozenset({"status"})  # what can change the executing/queued counts
-
-
-class Sender(Protocol):
-    async def send_message(self, message: dict) -> None:
-        """Send an ASGI `websocket.send` message as is (shared by many connections:
-        it must not be modified)."""
-
-
-class Connection:
-    def __init__(self, sender: Sender, watch: Watch) -> None:
-        self.sender = sender
-        self.watch = watch
-        self.coalescer = Coalescer()
-        self.needs_snapshot = True
-        self.generation = (
-            0  # bumped when the watch changes; stale snapshots are dropped
-        )
 
 
 @dataclass(frozen=True)
@@ -268,13 +254,7 @@ class Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.connections: set[Connection] = set()
-        self.row_index: defaultdict[int, set[Connection]] = defaultdict(set)
-        self.lists: defaultdict[int, defaultdict[str, set[Connection]]] = defaultdict(
-            lambda: defaultdict(set)
-        )
-        self.run_pages: defaultdict[int, set[Connection]] = defaultdict(set)
-        self.by_env: defaultdict[int, set[Connection]] = defaultdict(set)
-        self.signal_index: defaultdict[Hashable, set[Connection]] = defaultdict(set)
+        self.groups = Groups()
         self.counters_dirty: set[int] = set()
         self.counters_next: dict[int, float] = {}
         self.state = "open"
@@ -296,7 +276,6 @@ class Hub:
     def attach(self, sender: Sender, watch: Watch) -> Connection:
         conn = Connection(sender, watch)
         self.connections.add(conn)
-        self._index_list(conn)
         if not self._tasks:
             self._start()
         self._wake.set()
@@ -306,73 +285,45 @@ class Hub:
         if conn not in self.connections:
             return
         self.connections.discard(conn)
-        self._unindex_rows(conn)
-        self._unindex_list(conn)
+        self._leave(conn)
         if not self.connections:
             await self._stop()
 
-    def rewatch(self, conn: Connection, path: str, query) -> None:
-        """The page swapped its runs table for other filters or another page."""
+    def rewatch(self, conn: Connection, path: str, query, nonce: int = 0) -> None:
+        """The page swapped its runs table for other filters or another page;
+        `nonce` numbers the page's watch changes (echoed in later messages)."""
         watch = conn.watch
         if not isinstance(watch, RunsListWatch) or path != watch.path:
             return
-        self._unindex_list(conn)
-        self._unindex_rows(conn)
-        watch.set_query(query)
-        self._index_list(conn)
+        conn.watch = watch.with_query(query)
+        conn.nonce = nonce
+        self._resnapshot(conn)
+
+    def ack(self, conn: Connection, sequence: int) -> None:
+        reader = conn.reader
+        blocked = reader.blocked
+        reader.ack(sequence)
+        group = conn.group
+        if blocked and not reader.blocked and group and reader.has_news(group.outbox):
+            self._flush_wake.set()  # it may send again: at the next tick
+
+    def _resnapshot(self, conn: Connection) -> None:
+        """Leave the group; the next read takes a fresh snapshot of the page."""
+        self._leave(conn)
         conn.generation += 1
         conn.needs_snapshot = True
         self._wake.set()
 
-    def ack(self, conn: Connection, sequence: int) -> None:
-        coalescer = conn.coalescer
-        blocked = coalescer.in_flight >= coalescer.max_in_flight
-        coalescer.ack(sequence)
-        if blocked and len(coalescer):  # it may send again: at the next tick
-            self._flush_wake.set()
-
-    def _index_list(self, conn: Connection) -> None:
-        watch = conn.watch
-        self.by_env[watch.environment_id].add(conn)
-        if isinstance(watch, RunsListWatch):
-            self.lists[watch.environment_id][watch.key].add(conn)
-        if isinstance(watch, RunPageWatch):
-            self.run_pages[watch.run_id].add(conn)
-        for key in watch.signal_keys():
-            self.signal_index[key].add(conn)
-
-    def _unindex_list(self, conn: Connection) -> None:
-        watch = conn.watch
-        _discard(self.by_env, watch.environment_id, conn)
-        if isinstance(watch, RunPageWatch):
-            _discard(self.run_pages, watch.run_id, conn)
-        for key in watch.signal_keys():
-            _discard(self.signal_index, key, conn)
-        if isinstance(watch, RunsListWatch):
-            groups = self.lists.get(watch.environment_id)
-            if groups is not None:
-                groups.get(watch.key, set()).discard(conn)
-                if not groups.get(watch.key, True):
-                    del groups[watch.key]
-                if not groups:
-                    del self.lists[watch.environment_id]
-
-    def _index_rows(self, conn: Connection) -> None:
-        if isinstance(conn.watch, RunsListWatch):
-            for pk in conn.watch.state.shown:
-                self.row_index[pk].add(conn)
-
-    def _unindex_rows(self, conn: Connection) -> None:
-        if isinstance(conn.watch, RunsListWatch):
-            for pk in conn.watch.state.shown:
-                watchers = self.row_index.get(pk)
-                if watchers is not None:
-                    watchers.discard(conn)
-                    if not watchers:
-                        del self.row_index[pk]
+    def _leave(self, conn: Connection) -> None:
+        group, conn.group = conn.group, None
+        if group is not None:
+            group.members.discard(conn)
+            if not group.members:
+                self.groups.remove(group)
 
     # --- lifecycle ----------------------------------------------------------------
     def _start(self) -> None:
+        spare_the_collector()
         self.cursor = FeedCursor()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="runwatch-live")
         self._tasks = [
@@ -471,10 +422,11 @@ class Hub:
         await asyncio.sleep(BATCH_SECONDS)
 
     def _interest(self) -> Interest:
+        groups = self.groups
         matchers: dict[int, dict[str, RunMatcher]] = {}
         bottoms: dict[int, RowKey | None] = {}
-        for env, groups in self.lists.items():
-            watches = [c.watch for conns in groups.values() for c in conns]
+        for env, by_filter in groups.lists.items():
+            watches = [g.watch for lists in by_filter.values() for g in lists]
             watches = [w for w in watches if w.matcher is not None]
             if not watches:
                 continue
@@ -487,133 +439,142 @@ class Hub:
             for m in env_matchers.values()
         )
         return Interest(
-            shown=frozenset(self.row_index),
+            shown=frozenset(groups.rows),
             matchers=matchers,
             bottoms=bottoms,
             needs_bulk=needs_bulk,
-            run_pages=frozenset(self.run_pages),
+            run_pages=frozenset(groups.run_pages),
             event_cursors={
-                pk: frozenset(c.watch.last_event_id for c in conns)
-                for pk, conns in self.run_pages.items()
+                pk: frozenset(g.watch.last_event_id for g in pages)
+                for pk, pages in groups.run_pages.items()
             },
             counter_envs=self._counters_due(),
-            signal_keys=frozenset(self.signal_index),
+            signal_keys=frozenset(groups.signals),
         )
 
     def _counters_due(self) -> frozenset[int]:
         """Environments whose header counters are recomputed this read: changed since
         the last time, and not within COUNTERS_SECONDS of it (two COUNTs each)."""
         now = time.monotonic()
+        shown = self.groups.by_env
         due = {
             env
             for env in self.counters_dirty
-            if env in self.by_env and self.counters_next.get(env, 0) <= now
+            if env in shown and self.counters_next.get(env, 0) <= now
         }
         self.counters_dirty -= due
-        self.counters_dirty &= set(self.by_env)
+        self.counters_dirty &= set(shown)
         for env in due:
             self.counters_next[env] = now + COUNTERS_SECONDS
         return frozenset(due)
 
     def _dispatch(self, result: CycleResult) -> None:
-        snapped = self._install_snapshots(result)
+        """Apply a read to the groups (once per group, whatever its size), then place
+        the connections whose snapshots the read took: after, so that a connection
+        joining a group is in the state the group reached with this read."""
+        groups = self.groups
         for pk, run in result.runs.items():
             html = result.rows.get(pk)
-            # one fragment object per row version, shared by every connection, so
-            # connections with equal pending fragments share a message (Frames)
+            # one fragment object per row version, shared by every group
             fresh = replaced_row(run, html)
             stale = replaced_row(run, result.stale_rows.get(pk))
-            by_filter: dict[str, Fragment | None] = {}
-            for conn in list(self.row_index.get(pk, ())):
-                if conn in snapped:
-                    continue
-                key = conn.watch.key
-                if key not in by_filter:
-                    matches = result.matches.get((key, pk), True)
-                    by_filter[key] = fresh if matches else stale
-                fragment = by_filter[key]
+            for group in groups.rows.get(pk, ()):
+                matches = result.matches.get((group.watch.key, pk), True)
+                fragment = fresh if matches else stale
                 if fragment is not None:
-                    conn.watch.on_shown_run(pk, fragment, conn.coalescer)
+                    group.watch.on_shown_run(pk, fragment, not matches, group.outbox)
             if html is not None:
-                self._offer_matching(run, html, result, snapped)
-        self._offer_run_pages(result, snapped)
-        self._offer_signalled(result, snapped)
+                self._offer_matching(run, html, result)
+        self._offer_run_pages(result)
+        self._offer_signalled(result)
         for env, html in result.counters.items():
             counters = Fragment(html)
-            for conn in self.by_env.get(env, ()):
-                if conn not in snapped:
-                    conn.coalescer.offer("counters", counters)
+            for group in groups.by_env.get(env, ()):
+                group.outbox.offer("counters", counters)
         for change in result.batch.runs.values():
-            if change.kinds & COUNTED_KINDS and change.environment_id in self.by_env:
+            if change.kinds & COUNTED_KINDS and change.environment_id in groups.by_env:
                 self.counters_dirty.add(change.environment_id)
-        for conn in self.connections:
-            if conn.coalescer.overflowed or result.batch.skipped_ahead:
-                conn.needs_snapshot = True
+        if result.batch.skipped_ahead:
+            for conn in list(self.connections):
+                self._resnapshot(conn)
+        for group in list(groups.all):
+            if group.outbox.overflowing:
+                self._shed(group)
+        self._install_snapshots(result)
         self._flush_wake.set()
 
-    def _install_snapshots(self, result: CycleResult) -> set[Connection]:
-        snapped: set[Connection] = set()
+    def _shed(self, group: Group) -> None:
+        """Too much is pending in a group's outbox: the members furthest behind (held
+        back by flow control) take a fresh snapshot instead; if the others' share is
+        still too much (hundreds of keys changed within one window), all of them do."""
+        newest = max(conn.reader.cursor for conn in group.members)
+        for conn in list(group.members):
+            if conn.reader.cursor < newest:
+                self._resnapshot(conn)
+        group.outbox.prune(newest)
+        if group.outbox.overflowing:
+            for conn in list(group.members):
+                self._resnapshot(conn)
+
+    def _install_snapshots(self, result: CycleResult) -> None:
         for conn, generation, state, fragments in result.snapshots:
             if conn not in self.connections or generation != conn.generation:
                 continue
-            self._unindex_rows(conn)
-            conn.watch.install(state)
-            self._index_rows(conn)
-            conn.coalescer.reset(fragments)
+            watch = conn.watch.fresh()
+            watch.install(state)
+            group = self.groups.find(watch)
+            if group is None:
+                group = Group(watch)
+                self.groups.add(group)
+            group.members.add(conn)
+            group.joined = True
+            conn.group = group
+            conn.reader.start(group.outbox.version, [f for _, f in fragments])
             conn.needs_snapshot = False
-            snapped.add(conn)
-        return snapped
 
-    def _offer_matching(
-        self, run: Run, html: str, result: CycleResult, snapped: set[Connection]
-    ) -> None:
-        for key, conns in self.lists.get(run.environment_id, {}).items():
+    def _offer_matching(self, run: Run, html: str, result: CycleResult) -> None:
+        for key, lists in self.groups.lists.get(run.environment_id, {}).items():
             if not result.matches.get((key, run.pk)):
                 continue
-            for conn in conns:
-                if conn in snapped or conn.watch.shows(run.pk):
-                    continue
-                if conn.watch.on_matching_run(run, html, conn.coalescer):
-                    self.row_index[run.pk].add(conn)
+            for group in lists:
+                watch = group.watch
+                if not watch.shows(run.pk) and watch.on_matching_run(
+                    run, html, group.outbox
+                ):
+                    self.groups.rows[run.pk].add(group)
 
-    def _offer_signalled(self, result: CycleResult, snapped: set[Connection]) -> None:
+    def _offer_signalled(self, result: CycleResult) -> None:
+        signals = self.groups.signals
         for key, fragments in result.signal_fragments.items():
-            for conn in self.signal_index.get(key, ()):
-                if conn not in snapped:
-                    for fragment_key, fragment in fragments:
-                        conn.coalescer.offer(fragment_key, fragment)
+            for group in signals.get(key, ()):
+                for fragment_key, fragment in fragments:
+                    group.outbox.offer(fragment_key, fragment)
         for (env, bulk_id), row in result.bulk_rows.items():
-            for conn in self.signal_index.get(("bulk-env", env), ()):
-                if conn not in snapped:
-                    conn.watch.on_bulk_row(bulk_id, row, conn.coalescer)
+            for group in signals.get(("bulk-env", env), ()):
+                group.watch.on_bulk_row(bulk_id, row, group.outbox)
 
-    def _offer_run_pages(self, result: CycleResult, snapped: set[Connection]) -> None:
-        for pk, conns in self.run_pages.items():
+    def _offer_run_pages(self, result: CycleResult) -> None:
+        for pk, pages in self.groups.run_pages.items():
             fragments = result.run_fragments.get(pk)
-            for conn in conns:
-                if conn in snapped:
-                    continue
-                events = result.event_rows.get((pk, conn.watch.last_event_id))
+            for group in pages:
+                events = result.event_rows.get((pk, group.watch.last_event_id))
                 if fragments is not None or events is not None:
-                    conn.watch.on_run(fragments, events, conn.coalescer)
+                    group.watch.on_run(fragments, events, group.outbox)
 
     def _set_state(self, state: str, title: str) -> None:
         if state == self.state:
             return
         self.state, self.state_title = state, title
         empty = Fragment("")  # the message's #live-state carries the state
-        for conn in self.connections:
-            conn.coalescer.offer("live-state", empty)
+        for group in self.groups.all:
+            group.outbox.offer("live-state", empty)
         self._flush_wake.set()
 
     # --- sending ------------------------------------------------------------------
     async def _flush(self) -> None:
         """Flush ticks shared by every connection: at most one per window (stretched
-        while a pass takes long, see `_next_tick`), each a pass over the connections
-        with something to send. Connections flushed in one tick with the same pending
-        fragments get the same frame, assembled once (`Frames`): with a thousand tabs
-        on the same list, a tick costs a few assemblies and a thousand sends of an
-        already-built string, not a thousand assemblies."""
+        while a pass takes long, see `_next_tick`), each a pass over the groups with
+        something to send."""
         while True:
             await self._flush_wake.wait()
             delay = self._next_tick - time.monotonic()
@@ -621,7 +582,10 @@ class Hub:
                 await asyncio.sleep(delay)
             self._flush_wake.clear()
             started = time.monotonic()
-            await self._flush_pass(started)
+            try:
+                await self._flush_pass()
+            except Exception:  # a bug in one message must not stop the feed for all
+                logger.exception("live feed flush failed")
             took = time.monotonic() - started
             # A pass longer than half a window stretches the next one, so sending
             # never takes more than half of the loop's time: fewer, larger messages
@@ -629,18 +593,33 @@ class Hub:
             # read the feed, acknowledgements and handshakes.
             self._next_tick = started + max(self.window, 2 * took)
 
-    async def _flush_pass(self, now: float) -> None:
+    async def _flush_pass(self) -> None:
         self.sequence += 1
         frames = Frames(self.state, self.sequence, self.state_title)
-        for conn in list(self.connections):
-            fragments = conn.coalescer.take(now, self.sequence)
-            if fragments is not None:
-                message = frames.get(fragments, conn.coalescer.wants_ack)
-                try:
-                    await conn.sender.send_message(message)
-                except Exception as exc:  # the client went away mid-send
-                    logger.debug("live send failed: %s", exc)
+        for group in [g for g in self.groups.all if g.needs_flush]:
+            await self._flush_group(group, frames)
         self.frames_built += frames.built
+
+    async def _flush_group(self, group: Group, frames: Frames) -> None:
+        """Send each member what it has not received (members in step share one
+        message), then forget what all of them have."""
+        outbox = group.outbox
+        group.flushed, group.lagging, group.joined = outbox.version, False, False
+        for conn in list(group.members):
+            reader = conn.reader
+            if not reader.has_news(outbox):
+                continue
+            if reader.blocked:  # it gets the latest of everything once it acks
+                group.lagging = True
+                continue
+            message, version = frames.get(group, reader, conn.nonce)
+            reader.took(version, self.sequence)
+            try:
+                await conn.sender.send_message(message)
+            except Exception as exc:  # the client went away mid-send
+                logger.debug("live send failed: %s", exc)
+        if group.members:
+            outbox.prune(min(conn.reader.cursor for conn in group.members))
 
     # --- PostgreSQL wake-ups ------------------------------------------------------
     async def _listen(self) -> None:
@@ -670,41 +649,23 @@ class Hub:
             )
 
 
-class Frames:
-    """The messages of one flush tick: connections whose pending fragments are the
-    same objects get the same ASGI message, assembled once. The hub offers one
-    fragment object per row version to every connection that shows the row, so with
-    many tabs on the same list a tick assembles a handful of messages. Only the
-    acknowledgement request can differ between two connections with the same
-    fragments, and it is part of the key. The fragments of every key stay referenced
-    until the tick ends, so their ids cannot be reused by other objects meanwhile."""
-
-    def __init__(self, state: str, sequence: int, title: str) -> None:
-        self.state, self.sequence, self.title = state, sequence, title
-        self._messages: dict[tuple, tuple[dict, list[Fragment]]] = {}
-        self.built = 0
-
-    def get(self, fragments: list[Fragment], ack: bool) -> dict:
-        key = (ack, *map(id, fragments))
-        found = self._messages.get(key)
-        if found is None:
-            text = assemble(fragments) + live_state(
-                self.state, self.sequence, self.title, ack=ack
-            )
-            message = {"type": "websocket.send", "text": ascii_html(text)}
-            found = self._messages[key] = (message, fragments)
-            self.built += 1
-        return found[0]
+_collector_spared = False
 
 
-def ascii_html(text: str) -> str:
-    """The same HTML in ASCII: other characters become character references (the
-    fragments have no <script> or <style>, where references are not decoded). The
-    server encodes every message to UTF-8 per connection; an ASCII string encodes
-    with a copy, one with a single "…" in 20 KB with a character-by-character pass."""
-    if text.isascii():
-        return text
-    return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
+def spare_the_collector() -> None:
+    """Keep full garbage collections from stalling every open websocket at once.
+
+    A server process with a thousand websockets holds a few million long-lived objects
+    (Django's, the server's, each connection's); with Python's default thresholds a
+    full collection ran every few seconds there and took 100-300 ms, a pause of every
+    connection (docs/realtime.md). What exists when the live feed starts (modules,
+    URLconfs, templates) is moved out of the collector's sight for good, and young
+    collections run about fourteen times less often. Once per process."""
+    global _collector_spared
+    if not _collector_spared:
+        _collector_spared = True
+        gc.freeze()
+        gc.set_threshold(10_000, 50, 100)
 
 
 def replaced_row(run: Run, html: str | None) -> Fragment | None:
@@ -712,14 +673,6 @@ def replaced_row(run: Run, html: str | None) -> Fragment | None:
     if html is None:
         return None
     return Fragment(html, f"outerHTML:#run-{run.friendly_id}", table=True)
-
-
-def _discard(index: dict, key: int, conn: Connection) -> None:
-    conns = index.get(key)
-    if conns is not None:
-        conns.discard(conn)
-        if not conns:
-            del index[key]
 
 
 def _psycopg_params() -> dict[str, Any]:

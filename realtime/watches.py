@@ -10,6 +10,7 @@ rendered, and offer fragments to the connection's coalescer.
 from __future__ import annotations
 
 import bisect
+import copy
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from dashboard.presenters import render_batch_fragments, render_run_fragments
-from realtime.coalesce import Coalescer, Fragment
+from realtime.coalesce import Fragment, Outbox
 from realtime.fragments import (
     BulkRow,
     RowCache,
@@ -44,7 +45,11 @@ CURSOR_PARAMS = ("after", "before")
 
 
 class Watch:
-    """Any page of an environment: its header counters are live."""
+    """Any page of an environment: its header counters are live.
+
+    The hub keeps one watch per group of connections that show the page in the same
+    state: a connection's own watch only says which page it wants (`fresh()` copies
+    it without state for a new group)."""
 
     kind = "page"
 
@@ -52,6 +57,16 @@ class Watch:
         self.environment = environment
         self.environment_id = environment.pk
         self.path = path
+
+    def fresh(self) -> Watch:
+        """The same page, with no state installed."""
+        return copy.copy(self)
+
+    def signature(self) -> Hashable:
+        """Equal for two watches that show the same page in the same state: a
+        connection whose snapshot has the signature of a group's watch joins that
+        group instead of forming its own."""
+        return self.snapshot_key()
 
     def snapshot(
         self, rows: RowCache
@@ -99,11 +114,17 @@ class RunPageWatch(Watch):
     def snapshot_key(self) -> Hashable:
         return (self.kind, self.run_id)
 
+    def fresh(self) -> RunPageWatch:
+        return RunPageWatch(self.environment, self.path, self.run_id)
+
+    def signature(self) -> Hashable:
+        return (self.snapshot_key(), self.last_event_id)
+
     def install(self, state: int) -> None:
         self.last_event_id = state
 
     def on_run(
-        self, fragments: str | None, events: tuple[str, int] | None, out: Coalescer
+        self, fragments: str | None, events: tuple[str, int] | None, out: Outbox
     ) -> None:
         if fragments is not None:
             out.offer("run", Fragment(fragments))
@@ -171,6 +192,28 @@ class RunsListWatch(Watch):
         self.state = ListState()
         self.inserted = 0
         self.pill: set[int] = set()
+        self.stale: set[int] = set()  # shown runs marked as no longer matching
+
+    def with_query(self, query: QueryDict) -> RunsListWatch:
+        """The same page with other filters or at another position, no state."""
+        watch = copy.copy(self)
+        watch.set_query(query)
+        return watch
+
+    def fresh(self) -> RunsListWatch:
+        return self.with_query(self.query)
+
+    def signature(self) -> Hashable:
+        state = self.state
+        return (
+            self.snapshot_key(),
+            tuple(state.order),
+            state.top,
+            state.bottom,
+            frozenset(self.stale),
+            self.inserted,
+            frozenset(self.pill),
+        )
 
     @property
     def top_href(self) -> str:
@@ -233,14 +276,21 @@ class RunsListWatch(Watch):
         )
         self.inserted = 0
         self.pill = set()
+        self.stale = set()
 
     # --- event loop -------------------------------------------------------------
-    def on_shown_run(self, run_id: int, fragment: Fragment, out: Coalescer) -> None:
+    def on_shown_run(
+        self, run_id: int, fragment: Fragment, stale: bool, out: Outbox
+    ) -> None:
         """A run this page shows changed; `fragment` replaces its row (with the stale
         mark when it no longer matches). The hub builds it once for every page."""
+        if stale:
+            self.stale.add(run_id)
+        else:
+            self.stale.discard(run_id)
         out.offer(("row", run_id), fragment)
 
-    def on_matching_run(self, run: Run, html: str, out: Coalescer) -> bool:
+    def on_matching_run(self, run: Run, html: str, out: Outbox) -> bool:
         """A run this page does not show now matches its filters. Returns True when it
         was inserted (the page shows it from now on)."""
         key = (run.created_at, run.pk)
@@ -271,7 +321,7 @@ class RunsListWatch(Watch):
     def _friendly_id(self, key: RowKey) -> str:
         return self.state.shown[key[1]][1]
 
-    def _count_in_pill(self, run_id: int, out: Coalescer) -> None:
+    def _count_in_pill(self, run_id: int, out: Outbox) -> None:
         if run_id in self.pill:
             return
         if len(self.pill) < MAX_PILL_RUNS:
@@ -348,7 +398,16 @@ class BulkActionsListWatch(Watch):
     def signal_keys(self) -> tuple[Hashable, ...]:
         return (("bulk-env", self.environment_id),)
 
-    def on_bulk_row(self, bulk_id: int, row: BulkRow, out: Coalescer) -> None:
+    def fresh(self) -> BulkActionsListWatch:
+        watch = copy.copy(self)
+        watch.inserted = set()
+        return watch
+
+    def signature(self) -> Hashable:
+        # What the page shows depends on when it was loaded (`since`): not shared.
+        return (self.snapshot_key(), id(self))
+
+    def on_bulk_row(self, bulk_id: int, row: BulkRow, out: Outbox) -> None:
         if row.created_at > self.since and bulk_id not in self.inserted:
             self.inserted.add(bulk_id)
             fragment = Fragment(

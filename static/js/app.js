@@ -482,8 +482,20 @@
   // The server reports its own feed state (e.g. its database/Redis link is down) as an
   // element <div id="live-state" data-state="down|open"> swapped out-of-band.
   let liveSocket = null;
-  document.addEventListener("htmx:wsOpen", function (event) { liveSocket = event.detail.socketWrapper; });
+  // Each watch change is numbered and every message says which one it answers, so a
+  // message meant for what the page showed before (rows of the previous page, a
+  // snapshot already on its way) cannot overwrite the table htmx just swapped in.
+  let watchNumber = 0;
+  document.addEventListener("htmx:wsOpen", function (event) { liveSocket = event.detail.socketWrapper; watchNumber = 0; });
   document.addEventListener("htmx:wsClose", function () { liveSocket = null; });
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    const state = /<div id="live-state"[^>]*>/.exec(event.detail.message.slice(-400));
+    const answers = state && /data-watch="(\d+)"/.exec(state[0]);
+    if (!answers || Number(answers[1]) >= watchNumber) return;
+    event.preventDefault();
+    const seq = /data-seq="(\d+)" data-ack/.exec(state[0]);  // still acknowledge it
+    if (seq && event.detail.socketWrapper) event.detail.socketWrapper.send(JSON.stringify({ ack: Number(seq[1]) }));
+  });
   document.addEventListener("htmx:wsAfterMessage", function (event) {
     const state = document.getElementById("live-state");
     if (state && state.dataset.state) setLive(state.dataset.state, state.title);
@@ -508,7 +520,8 @@
     if (!liveSocket || !event.detail.xhr) return;
     const target = event.detail.target;
     if (!target || !(target.id === "runs-body" || target.querySelector("#runs-body"))) return;
-    liveSocket.send(JSON.stringify({ watch: location.pathname + location.search }));
+    watchNumber += 1;
+    liveSocket.send(JSON.stringify({ watch: location.pathname + location.search, n: watchNumber }));
   });
   // After a reconnect, re-fetch what the page shows: elements marked data-resync-url
   // are reloaded from that URL (their own partial), so nothing missed stays stale.

@@ -1,53 +1,54 @@
 from __future__ import annotations
 
-from realtime.coalesce import Coalescer, Fragment, assemble
+from realtime.coalesce import Fragment, Outbox, Reader, assemble
+from realtime.frames import Frames
+from realtime.groups import Group
+from realtime.watches import Watch
 
 
 def html(fragments):
     return [f.render() for f in fragments]
 
 
-def test_the_first_change_of_a_quiet_period_leaves_at_once():
-    c = Coalescer(window=0.1)
-    c.offer("run-1", Fragment("<tr id=run-1>a</tr>"))
-    assert c.due_at() <= 0
-    assert html(c.take(now=10.0)) == ["<tr id=run-1>a</tr>"]
-    assert c.take(now=10.0) is None  # nothing pending
-
-
-def test_the_latest_state_wins_within_a_window():
-    c = Coalescer(window=0.1)
-    c.offer("run-1", Fragment("v0"))
-    c.take(now=10.0)
+def test_the_latest_state_wins():
+    outbox = Outbox()
+    outbox.offer("run-1", Fragment("v0"))
+    seen = outbox.version
     for version in range(1, 1001):
-        c.offer("run-1", Fragment(f"v{version}"))
-        c.offer("run-2", Fragment(f"w{version}"))
-    assert c.take(now=10.05) is None  # window not over: at most one message per window
-    assert c.due_at() == 10.1
-    assert html(c.take(now=10.1)) == ["v1000", "w1000"]
+        outbox.offer("run-1", Fragment(f"v{version}"))
+        outbox.offer("run-2", Fragment(f"w{version}"))
+    assert html(outbox.since(seen)) == ["v1000", "w1000"]
+    assert html(outbox.since(0)) == ["v1000", "w1000"]
+    assert outbox.since(outbox.version) == []
 
 
 def test_fragments_keep_their_first_offered_order():
-    c = Coalescer()
-    c.offer("a", Fragment("a1"))
-    c.offer("b", Fragment("b1"))
-    c.offer("a", Fragment("a2"))
-    assert html(c.take(now=1.0)) == ["a2", "b1"]
+    outbox = Outbox()
+    outbox.offer("a", Fragment("a1"))
+    outbox.offer("b", Fragment("b1"))
+    outbox.offer("a", Fragment("a2"))
+    assert html(outbox.since(0)) == ["a2", "b1"]
 
 
-def test_an_insertion_updated_before_it_leaves_stays_an_insertion():
-    c = Coalescer()
-    c.offer(
+def test_an_insertion_updated_before_a_reader_gets_it_stays_an_insertion_for_that_reader():
+    outbox = Outbox()
+    before = outbox.version  # a tab that has not received the insertion yet
+    outbox.offer(
         "run-9",
         Fragment(
             "<tr id=run-9>QUEUED</tr>", "afterbegin:#runs-body", table=True, insert=True
         ),
     )
-    c.offer(
+    inserted = outbox.version  # a tab that has
+    outbox.offer(
         "run-9", Fragment("<tr id=run-9>EXECUTING</tr>", "outerHTML:#run-9", table=True)
     )
-    assert html(c.take(now=1.0)) == [
+    assert html(outbox.since(before)) == [
         '<tbody hx-swap-oob="afterbegin:#runs-body" data-live-unwrap>'
+        "<tr id=run-9>EXECUTING</tr></tbody>"
+    ]
+    assert html(outbox.since(inserted)) == [
+        '<tbody hx-swap-oob="outerHTML:#run-9" data-live-unwrap>'
         "<tr id=run-9>EXECUTING</tr></tbody>"
     ]
 
@@ -70,84 +71,81 @@ def test_a_message_puts_table_fragments_first():
     )
 
 
-def test_the_buffer_is_bounded_and_overflow_asks_for_a_snapshot():
-    c = Coalescer(max_pending=10)
-    for i in range(11):
-        c.offer(f"run-{i}", Fragment(str(i)))
-    assert c.overflowed and len(c) == 0 and c.dropped == 11
-    assert c.due_at() is None
-    c.reset([("runs-body", Fragment("<tbody id=runs-body></tbody>"))])
-    assert not c.overflowed
-    assert html(c.take(now=1.0)) == ["<tbody id=runs-body></tbody>"]
+def test_what_every_reader_received_is_forgotten_and_bounds_what_is_kept():
+    outbox = Outbox(max_pending=10)
+    for i in range(8):
+        outbox.offer(f"run-{i}", Fragment(str(i)))
+    outbox.prune(5)  # every reader has the first five
+    assert len(outbox) == 3 and html(outbox.since(5)) == ["5", "6", "7"]
+    for i in range(8, 16):
+        outbox.offer(f"run-{i}", Fragment(str(i)))
+    assert outbox.overflowing  # the hub then re-snapshots the readers furthest behind
+    outbox.prune(12)
+    assert not outbox.overflowing and len(outbox) == 4
 
 
-def test_a_client_that_does_not_acknowledge_is_throttled_not_buffered():
-    c = Coalescer(window=0.1, max_in_flight=2)
-    c.offer("x", Fragment("1"))
-    c.take(now=1.0)
-    c.ack(1)  # the client speaks the ack protocol
-    now = 1.0
-    for i in range(2, 100):
-        now += 0.1
-        c.offer("x", Fragment(str(i)))
-        c.take(now)
-    assert c.sent == 3  # messages 2 and 3 are unacknowledged: nothing more leaves
-    assert len(c) == 1  # and the pending state stays one fragment, the latest
-    c.ack(3)
-    assert html(c.take(now + 0.1)) == ["99"]
+def test_a_reader_that_does_not_acknowledge_is_throttled_not_buffered():
+    outbox, reader = Outbox(), Reader(max_in_flight=2)
+    outbox.offer("x", Fragment("1"))
+    reader.took(outbox.version, sequence=1)
+    reader.ack(1)  # the client speaks the ack protocol
+    for sequence in range(2, 100):
+        outbox.offer("x", Fragment(str(sequence)))
+        if not reader.blocked:
+            reader.took(outbox.version, sequence)
+    assert reader.sent == 3  # messages 2 and 3 are unacknowledged: nothing more
+    assert reader.has_news(outbox)
+    assert html(outbox.since(reader.cursor)) == ["99"]  # one fragment, the latest
+    reader.ack(3)
+    assert not reader.blocked
+
+
+def test_a_reader_that_never_acknowledges_is_not_throttled():
+    reader = Reader(max_in_flight=2)
+    for sequence in range(1, 10):
+        reader.took(sequence, sequence)
+    assert not reader.blocked and reader.in_flight == 0
 
 
 def test_acknowledgements_out_of_range_are_ignored():
-    c = Coalescer()
-    c.ack(5)
-    assert c.acked is None
-    c.offer("x", Fragment("1"))
-    c.take(now=1.0)
-    c.ack(1)
-    c.ack(0)
-    assert c.acked == 1 and c.in_flight == 0
+    reader = Reader()
+    reader.ack(5)
+    assert reader.acked is None
+    reader.took(1, sequence=40)
+    reader.ack(41)  # never sent
+    assert reader.acked is None
+    reader.ack(40)
+    reader.ack(0)
+    assert reader.acked == 40 and reader.in_flight == 0
 
 
 def test_every_eighth_message_asks_for_an_acknowledgement():
-    c = Coalescer(window=0.0)
+    reader = Reader()
     asked = []
-    for i in range(16):
-        c.offer("x", Fragment(str(i)))
-        c.take(now=float(i))
-        asked.append(c.wants_ack)
+    for sequence in range(1, 17):
+        asked.append(reader.asks_ack)
+        reader.took(sequence, sequence)
     assert asked == ([False] * 7 + [True]) * 2
 
 
-def test_a_flush_tick_assembles_one_message_per_distinct_content():
-    from realtime.hub import Frames
-
+def test_readers_in_step_share_one_message_per_tick(dev):
+    group = Group(Watch(dev, "/env/dev/"))
     row = Fragment("<tr id=run-1>Executing…</tr>", "outerHTML:#run-1", table=True)
-    other = Fragment("<tr id=run-2>b</tr>", "outerHTML:#run-2", table=True)
+    group.outbox.offer(("row", 1), row)
+    one, two, joining = Reader(), Reader(), Reader()
+    joining.start(group.outbox.version, [Fragment('<div id="snap">s</div>')])
     frames = Frames("open", 7, "")
-    first = frames.get([row, other], ack=False)
-    assert frames.get([row, other], ack=False) is first  # shared, not rebuilt
-    asking = frames.get([row, other], ack=True)
-    alone = frames.get([row], ack=False)
-    assert frames.built == 3
-    assert 'data-seq="7" data-ack' in asking["text"]
-    assert "data-ack" not in first["text"] and "run-2" not in alone["text"]
+    message, version = frames.get(group, one, 0)
+    assert frames.get(group, two, 0)[0] is message  # shared, not rebuilt
+    assert version == group.outbox.version
+    assert "data-ack" not in message["text"] and 'data-seq="7"' in message["text"]
     # ASCII on the wire (the server encodes each send): "…" as a reference
-    assert first["text"].isascii() and "Executing&#8230;" in first["text"]
-
-
-def test_acknowledgements_follow_the_sequence_numbers_the_hub_gives():
-    c = Coalescer(window=0.1, max_in_flight=2)
-    c.offer("x", Fragment("1"))
-    c.take(now=1.0, sequence=40)
-    c.ack(40)
-    c.offer("x", Fragment("2"))
-    c.take(now=2.0, sequence=41)
-    c.offer("x", Fragment("3"))
-    c.take(now=3.0, sequence=45)  # the connection had nothing during ticks 42-44
-    c.offer("x", Fragment("4"))
-    assert c.in_flight == 2 and c.take(now=4.0, sequence=46) is None
-    c.ack(41)
-    assert c.in_flight == 1
-    assert [f.html for f in c.take(now=4.0, sequence=46)] == ["4"]
-    c.ack(99)  # never sent: ignored
-    assert c.acked == 41
+    assert message["text"].isascii() and "Executing&#8230;" in message["text"]
+    own = frames.get(group, joining, 0)[0]["text"]
+    assert "snap" in own and "run-1" not in own  # its snapshot already has the row
+    for _ in range(7):
+        two.took(1, 1)
+    asking = frames.get(group, two, 0)[0]["text"]
+    assert 'data-seq="7" data-ack' in asking
+    assert 'data-watch="3"' in frames.get(group, one, 3)[0]["text"]
+    assert frames.built == 4
