@@ -397,18 +397,42 @@ def backend_pids() -> list[int]:
         return [pid for (pid,) in cursor.fetchall()]
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent busy so far (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def measured_load(ports, servers, key, total, concurrency, sdk=False) -> str:
-    """Runs `trigger_load` and reports its rate and the CPU it cost per trigger."""
+    """Runs `trigger_load` and reports its rate, the CPU it cost per trigger, and how
+    busy the machine was meanwhile (on a shared machine: how much of it went to
+    other work, which the rate suffers from and the CPU figures mostly do not)."""
     backends = backend_pids()
-    before = (cpu_seconds(servers), cpu_seconds(backends), time.process_time())
+    started = time.monotonic()
+    before = (
+        cpu_seconds(servers),
+        cpu_seconds(backends),
+        time.process_time(),
+        machine_busy_seconds(),
+    )
     rate, errors = asyncio.run(trigger_load(ports, key, total, concurrency, sdk))
-    after = (cpu_seconds(servers), cpu_seconds(backends), time.process_time())
-    server, postgres, client = (
+    after = (
+        cpu_seconds(servers),
+        cpu_seconds(backends),
+        time.process_time(),
+        machine_busy_seconds(),
+    )
+    elapsed = time.monotonic() - started
+    server, postgres, client, _ = (
         (b - a) * 1000 / total for a, b in zip(before, after, strict=True)
     )
+    busy = (after[3] - before[3]) / elapsed
+    other = busy - (server + postgres + client) * total / 1000 / elapsed
     return (
         f"{rate:,.0f} runs/s ({errors} errors); CPU per trigger: server {server:.2f} ms, "
-        f"PostgreSQL {postgres:.2f} ms, bench client {client:.2f} ms"
+        f"PostgreSQL {postgres:.2f} ms, bench client {client:.2f} ms; machine busy "
+        f"{busy:.1f} of {os.cpu_count()} cores, {max(other, 0):.1f} outside these"
     )
 
 
