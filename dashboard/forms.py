@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from dashboard.run_options import RunOptionsForm, queue_choices, ttl_placeholder
 from runs import packets
 from runs.durations import InvalidDuration, parse_delay_strict
 from runs.errors import RunError
@@ -38,7 +39,11 @@ def parse_json(text: str, what: str) -> Any:
         ) from None
 
 
-class ReplayForm(forms.Form):
+class ReplayForm(RunOptionsForm):
+    """The Replay dialog: the original run's payload, metadata and options, each
+    editable. The options shared with the Test page (queue, TTL, priority, keys) are
+    validated as it does (dashboard.run_options)."""
+
     environment = forms.ChoiceField(label="Environment")
     payload = forms.CharField(
         label="Payload", required=False, widget=forms.Textarea(attrs={"rows": 14})
@@ -70,7 +75,7 @@ class ReplayForm(forms.Form):
         self.fields["environment"].choices = [
             (slug, env.label) for slug, env in self.environments.items()
         ]
-        self.fields["machine"].choices = [("", f"Same as original ({run.machine})")] + [
+        self.fields["machine"].choices = [("", f"Original ({run.machine})")] + [
             (m, m) for m in MACHINES
         ]
         self.fields["version"].choices = [
@@ -80,6 +85,10 @@ class ReplayForm(forms.Form):
                 f"Original ({run.version})" if run.version else "Original",
             ),
         ]
+        queues = queue_choices(run.environment)
+        if run.queue not in {name for name, _ in queues}:
+            queues.append((run.queue, run.queue))
+        self.fields["queue"].choices = queues
         self.payload_editable = run.payload_type != packets.STORE
         self.original_payload = self._payload_text()
         self.initial.update(
@@ -88,6 +97,10 @@ class ReplayForm(forms.Form):
                 "payload": self.original_payload,
                 "metadata": pretty(run.seed_metadata or {}),
                 "tags": ", ".join(run.tags),
+                "queue": run.queue,
+                "ttl": run.ttl or "",
+                "priority": f"{run.priority_ms / 1000:g}" if run.priority_ms else "",
+                "concurrency_key": run.concurrency_key or "",
             }
         )
 
@@ -96,6 +109,10 @@ class ReplayForm(forms.Form):
             return self.run.payload
         value = packets.decode_packet(self.run.payload, self.run.payload_type)
         return pretty(value) if self.run.payload else ""
+
+    @property
+    def ttl_default(self) -> str:
+        return ttl_placeholder(self.run.environment)
 
     @property
     def payload_is_json(self) -> bool:
@@ -167,6 +184,13 @@ class ReplayForm(forms.Form):
             machine=data["machine"] or None,
             delay=data["delay"] or None,
             max_attempts=data["max_attempts"],
+            queue=data["queue"] or None,
+            ttl=data["ttl"],
+            priority=data["priority"],
+            # prefilled with the original's: emptied, the replay has none
+            concurrency_key=data["concurrency_key"],
+            idempotency_key=data["idempotency_key"] or None,
+            idempotency_key_ttl=data["idempotency_key_ttl"] or None,
             version=(
                 self.run.version
                 if data["version"] == VERSION_ORIGINAL and same_env

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.http import QueryDict
+from django.utils.safestring import SafeString
 
+from dashboard.rows import render_run_rows
 from runs.filters import DEFAULT_PERIOD, PERIODS, STATUS_GROUP_CHOICES, RunFilter
 from runs.models import Deployment, Environment, Queue, Run, TaskDefinition
 from runs.pagination import InvalidCursor, Page, paginate
@@ -78,13 +80,31 @@ class RunListing:
     def is_filtered(self) -> bool:
         return bool(self.chips)
 
+    @property
+    def narrowed(self) -> bool:
+        """Filtered, or a later page: the empty table says no run matches (rather
+        than that the environment has none)."""
+        return self.is_filtered or bool(self.page and self.page.previous_cursor)
+
+    @property
+    def rows_html(self) -> SafeString:
+        """The page's rows, from the one row partial (dashboard.rows)."""
+        return render_run_rows(self.page.items if self.page else [])
+
+
+class InvalidPageSize(ValueError):
+    pass
+
 
 def page_size(params: QueryDict) -> int:
-    try:
-        size = int(params.get("size", PAGE_SIZES[0]))
-    except (TypeError, ValueError):
+    """`size` from the query string: one of PAGE_SIZES (the first when absent)."""
+    value = (params.get("size") or "").strip()
+    if not value:
         return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
+    if value.isdigit() and int(value) in PAGE_SIZES:
+        return int(value)
+    choices = ", ".join(map(str, PAGE_SIZES[:-1])) + f" or {PAGE_SIZES[-1]}"
+    raise InvalidPageSize(f"Runs per page: must be {choices}, got {value[:20]!r}")
 
 
 def list_runs(
@@ -97,9 +117,14 @@ def list_runs(
         data[key] = value
     runs = Run.objects.for_environment(environment).with_row_columns()
     run_filter = RunFilter(data, queryset=runs, environment=environment)
-    size = page_size(params)
-    page, errors = None, []
-    if run_filter.is_valid():
+    errors = [] if run_filter.is_valid() else run_filter.error_messages()
+    try:
+        size = page_size(params)
+    except InvalidPageSize as exc:
+        size = PAGE_SIZES[0]
+        errors.append(str(exc))
+    page = None
+    if not errors:
         try:
             page = paginate(
                 run_filter.qs,
@@ -109,17 +134,16 @@ def list_runs(
             )
         except InvalidCursor as exc:
             errors = [f"{exc}. Go back to the first page."]
-    else:
-        errors = run_filter.error_messages()
     query = params.copy()
     for key in CURSOR_PARAMS:
         query.pop(key, None)
     listing = RunListing(run_filter, page, errors, size, query)
-    listing.chips = _chips(run_filter, query, fixed or {})
+    listing.chips = filter_chips(run_filter, query, fixed or {})
     return listing
 
 
-def _chips(run_filter: RunFilter, query: QueryDict, fixed: dict) -> list[Chip]:
+def filter_chips(run_filter: RunFilter, query: QueryDict, fixed: dict) -> list[Chip]:
+    """The filters the view applies besides the defaults and the page's `fixed` ones."""
     chips = []
     for name, label, value in run_filter.describe():
         if name in fixed:

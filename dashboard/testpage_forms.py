@@ -14,19 +14,17 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from dashboard.run_options import RunOptionsForm, ttl_placeholder
+from dashboard.run_options import seconds as duration_seconds
 from runs import packets
 from runs.durations import (
     InvalidDuration,
     format_duration,
     parse_delay_strict,
-    parse_duration_seconds,
-    parse_idempotency_ttl_strict,
-    parse_ttl,
 )
 from runs.errors import RunError
 from runs.models import (
     Environment,
-    EnvironmentType,
     Run,
     TaskDefinition,
     TestTemplate,
@@ -34,7 +32,6 @@ from runs.models import (
 from runs.triggering import (
     MACHINES,
     MAX_DURATION_RANGE,
-    PRIORITY_MS_RANGE,
     TriggerOptions,
     check_max_attempts,
     check_metadata_size,
@@ -69,12 +66,7 @@ _SERVICE_FIELDS = {
     "version": "version",
 }
 
-MAX_PRIORITY_SECONDS = PRIORITY_MS_RANGE[1] // 1000
 FORM_ID = "test-form"
-
-
-def _max_length(field: str) -> int:
-    return Run._meta.get_field(field).max_length
 
 
 def _reject_constant(name: str) -> None:
@@ -115,14 +107,6 @@ def _service_check(check, *args) -> None:
         raise forms.ValidationError(exc.message) from None
 
 
-def _seconds(text: str) -> float:
-    """A number of seconds ("90", "1.5") or a duration string ("5m", "1h30m")."""
-    try:
-        return float(text)
-    except ValueError:
-        return parse_duration_seconds(text)
-
-
 class TagsWidget(forms.Widget):
     """Several `tags` values (one per chip); each may also hold comma-separated tags."""
 
@@ -149,7 +133,7 @@ class TagsField(forms.Field):
             raise forms.ValidationError(exc.message) from None
 
 
-class TestRunForm(forms.Form):
+class TestRunForm(RunOptionsForm):
     """One test run of a task: validated here, triggered by `runs.triggering.trigger`."""
 
     __test__ = False  # not a pytest class, despite the name
@@ -157,7 +141,6 @@ class TestRunForm(forms.Form):
     payload = forms.CharField(required=False, strip=False, widget=forms.Textarea)
     metadata = forms.CharField(required=False, strip=False, widget=forms.Textarea)
     version = forms.ChoiceField(required=False)
-    queue = forms.ChoiceField(required=False)
     machine = forms.ChoiceField(
         required=False, choices=[("", "Task default"), *((m, m) for m in MACHINES)]
     )
@@ -165,15 +148,6 @@ class TestRunForm(forms.Form):
     max_attempts = forms.CharField(required=False)
     max_duration = forms.CharField(required=False)
     delay = forms.CharField(required=False)
-    ttl = forms.CharField(required=False)
-    priority = forms.CharField(required=False)
-    concurrency_key = forms.CharField(
-        required=False, max_length=_max_length("concurrency_key")
-    )
-    idempotency_key = forms.CharField(
-        required=False, max_length=_max_length("idempotency_key")
-    )
-    idempotency_key_ttl = forms.CharField(required=False)
 
     def __init__(
         self,
@@ -208,14 +182,13 @@ class TestRunForm(forms.Form):
     def _set_placeholders(self, environment: Environment, task: TaskDefinition) -> None:
         """Say what an empty option means for this task and environment."""
         retry = task.retry if isinstance(task.retry, dict) else {}
-        dev = environment.type == EnvironmentType.DEVELOPMENT
         placeholders = {
             "max_attempts": f"{retry.get('maxAttempts') or 3} (task default)",
             "max_duration": f"{task.max_duration}s (task default)"
             if task.max_duration
             else "No limit",
             "delay": "Now",
-            "ttl": "10m (dev default)" if dev else "None",
+            "ttl": ttl_placeholder(environment),
             "priority": "0",
             "concurrency_key": "None",
             "idempotency_key": "None",
@@ -265,7 +238,7 @@ class TestRunForm(forms.Form):
             f"Max duration must be between {low} and {high} seconds (e.g. 300 or 5m)"
         )
         try:
-            seconds = _seconds(text)
+            seconds = duration_seconds(text)
         except InvalidDuration:
             raise forms.ValidationError(message) from None
         if not low <= seconds <= high or seconds != int(seconds):
@@ -279,41 +252,6 @@ class TestRunForm(forms.Form):
         except InvalidDuration as exc:
             raise forms.ValidationError(str(exc)) from None
         return text
-
-    def clean_ttl(self) -> str | None:
-        try:
-            return parse_ttl(self.cleaned_data["ttl"].strip())
-        except InvalidDuration as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-    def clean_priority(self) -> float:
-        text = self.cleaned_data["priority"].strip()
-        if not text:
-            return 0
-        message = f"Priority must be a number of seconds between 0 and {MAX_PRIORITY_SECONDS} (e.g. 10 or 1h)"
-        try:
-            seconds = _seconds(text)
-        except InvalidDuration:
-            raise forms.ValidationError(message) from None
-        if not 0 <= seconds <= MAX_PRIORITY_SECONDS:
-            raise forms.ValidationError(message)
-        return seconds
-
-    def clean_idempotency_key_ttl(self) -> str:
-        text = self.cleaned_data["idempotency_key_ttl"].strip()
-        try:
-            parse_idempotency_ttl_strict(text)
-        except InvalidDuration as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return text
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if data.get("idempotency_key_ttl") and not data.get("idempotency_key"):
-            self.add_error(
-                "idempotency_key_ttl", "Set an idempotency key to give it a TTL"
-            )
-        return data
 
     # --- outputs -------------------------------------------------------------------
 

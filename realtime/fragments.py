@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from django.template.loader import get_template, render_to_string
 from django.utils.html import escape
@@ -27,6 +28,8 @@ from realtime.coalesce import Fragment
 from runs.models import BulkAction, Environment, Run, RunEvent
 
 FRAGMENTS = "realtime/_fragments.html"
+RUNS_COUNT = "dashboard/_runs_table_body.html#runs-count"
+RUNS_EMPTY = "dashboard/_runs_table_body.html#runs-empty"
 
 
 class RowCache:
@@ -49,10 +52,19 @@ class RowCache:
         return html
 
 
-def runs_body(rows: list[str]) -> str:
-    """The whole `<tbody id="runs-body">` of a runs list (a snapshot)."""
-    inner = "".join(rows) or get_template(f"{FRAGMENTS}#runs-empty").render({})
+def runs_body(rows: list[str], environment: Environment, *, filtered: bool) -> str:
+    """The whole `<tbody id="runs-body">` of a runs list (a snapshot); without rows,
+    the page's own empty state (no run matches, or none in the environment yet)."""
+    inner = "".join(rows) or get_template(RUNS_EMPTY).render(
+        {"environment": environment, "filtered": filtered}
+    )
     return f'<tbody id="runs-body">{inner}</tbody>'
+
+
+@lru_cache(maxsize=128)
+def runs_count(count: int) -> str:
+    """The runs list's "N runs on this page" (`#runs-count`), as the page renders it."""
+    return get_template(RUNS_COUNT).render({"count": count})
 
 
 def new_runs_pill(count: int, href: str, *, capped: bool = False) -> str:

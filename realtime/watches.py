@@ -19,6 +19,7 @@ from functools import lru_cache
 from django.http import QueryDict
 from django.utils import timezone
 
+from dashboard.listing import InvalidPageSize, filter_chips, page_size
 from dashboard.presenters import render_batch_fragments, render_run_fragments
 from realtime.coalesce import Fragment, Outbox
 from realtime.fragments import (
@@ -31,6 +32,7 @@ from realtime.fragments import (
     load_run_page,
     new_runs_pill,
     runs_body,
+    runs_count,
 )
 from runs.filter_match import RunMatcher, with_match_columns
 from runs.filters import RunFilter
@@ -38,7 +40,6 @@ from runs.models import Batch, Environment, Run
 from runs.pagination import InvalidCursor, paginate
 
 RowKey = tuple[datetime, int]  # (created_at, id): the runs list's keyset order
-PAGE_SIZES = (25, 50, 100)  # as the runs list view accepts them
 MAX_INSERTED_ROWS = 100  # rows a live page grows by before new runs go to the pill
 MAX_PILL_RUNS = 999
 CURSOR_PARAMS = ("after", "before")
@@ -136,14 +137,6 @@ class RunPageWatch(Watch):
             self.last_event_id = last_id
 
 
-def page_size(query: QueryDict) -> int:
-    try:
-        size = int(query.get("size", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
 def filter_key(query: QueryDict) -> str:
     """Identifies the filter regardless of page position: one matcher per distinct key."""
     kept = [
@@ -177,6 +170,7 @@ class RunsListWatch(Watch):
     stale. Filters are those of the page's query string."""
 
     kind = "runs"
+    FIXED: tuple[str, ...] = ()  # filters the page imposes (not the operator's)
 
     def __init__(self, environment: Environment, path: str, query: QueryDict) -> None:
         super().__init__(environment, path)
@@ -186,9 +180,15 @@ class RunsListWatch(Watch):
         self.query = query
         self.key = filter_key(query)
         run_filter = RunFilter(query, queryset=Run.objects.none())
-        self.matcher = (
-            RunMatcher.from_filter(run_filter) if run_filter.is_valid() else None
-        )
+        try:
+            self.size: int | None = page_size(query)
+        except InvalidPageSize:
+            self.size = None
+        # Bad input: the page shows the errors and no rows, so nothing is live.
+        valid = self.size is not None and run_filter.is_valid()
+        self.matcher = RunMatcher.from_filter(run_filter) if valid else None
+        fixed = dict.fromkeys(self.FIXED)
+        self.filtered = valid and bool(filter_chips(run_filter, query, fixed))
         self.state = ListState()
         self.inserted = 0
         self.pill: set[int] = set()
@@ -241,7 +241,7 @@ class RunsListWatch(Watch):
         try:
             page = paginate(
                 run_filter.qs,
-                size=page_size(self.query),
+                size=self.size,
                 after=self.query.get("after"),
                 before=self.query.get("before"),
             )
@@ -261,9 +261,17 @@ class RunsListWatch(Watch):
         fragments = [
             (
                 "runs-body",
-                Fragment(runs_body([rows.row(r) for r in items]), table=True),
+                Fragment(
+                    runs_body(
+                        [rows.row(r) for r in items],
+                        self.environment,
+                        filtered=self.filtered or bool(page.previous_cursor),
+                    ),
+                    table=True,
+                ),
             ),
             ("new-runs", Fragment(_pill(0, self.top_href, False))),
+            ("runs-count", Fragment(runs_count(len(items)))),
         ]
         return state, fragments
 
@@ -316,6 +324,7 @@ class RunsListWatch(Watch):
         self.inserted += 1
         fresh = html.replace('class="run-row', 'class="run-row fresh', 1)  # highlight
         out.offer(("row", run.pk), Fragment(fresh, placement, table=True, insert=True))
+        out.offer("runs-count", Fragment(runs_count(len(state.shown))))
         return True
 
     def _friendly_id(self, key: RowKey) -> str:
@@ -335,6 +344,7 @@ class BatchPageWatch(RunsListWatch):
     table, which is the runs list with the batch filter fixed."""
 
     kind = "batch"
+    FIXED = ("batch", "period")
 
     def __init__(
         self, environment: Environment, path: str, query: QueryDict, batch: Batch

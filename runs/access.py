@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import Http404
 
 from runs.models import Environment
 
@@ -18,11 +17,3 @@ def environments_for_user(user) -> QuerySet[Environment]:
 
 def user_can_access(user, environment_id: int) -> bool:
     return environments_for_user(user).filter(pk=environment_id).exists()
-
-
-def get_environment_for_user(user, slug: str) -> Environment:
-    """The environment with this slug, or 404 when it does not exist or the user may not see it."""
-    try:
-        return environments_for_user(user).get(slug=slug)
-    except Environment.DoesNotExist:
-        raise Http404("No such environment") from None

@@ -14,19 +14,34 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.widgets import QueryArrayWidget
 
 from runs.durations import InvalidDuration, parse_duration_seconds
 from runs.models import Batch, BatchStatus, BulkActionItem, Environment, Run, RunTag
+from runs.pagination import ANNOTATED_KEYS
 from runs.querysets import pk_in
 from runs.statuses import GROUPS, RunStatus, parse_status_names
 from runs.triggering import MACHINES
 
 DEFAULT_PERIOD = "7d"
 TAG_PROBE_LIMIT = 5000
+# Filters that leave out runs of the window (is_test also when false).
+RUN_SIDE_FILTERS = (
+    "status",
+    "task",
+    "version",
+    "queue",
+    "machine",
+    "batch",
+    "parent",
+    "bulk_action",
+    "schedule",
+    "search",
+    "root_only",
+)
 PERIODS = ["5m", "30m", "1h", "6h", "12h", "1d", "3d", "7d", "14d", "30d"]
 
 # API `filter[...]` name → RunFilter field name.
@@ -91,6 +106,36 @@ class MachineListField(ListField):
                 f"Invalid machine values: {', '.join(bad)} (one of {', '.join(MACHINES)})"
             )
         return machines
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true / false (also 1 / 0, any case), or nothing for "not filtered". Anything
+    else is an error: a NullBooleanField would read it as "not filtered" silently."""
+
+    widget = forms.TextInput  # the raw value: NullBooleanSelect maps others to None
+    TRUE = ("true", "1")
+    FALSE = ("false", "0")
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        if text:
+            raise forms.ValidationError(
+                f"Must be true or false, got {str(value)[:40]!r}"
+            )
+        return None
+
+    def validate(self, value: bool | None) -> None:
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 class PeriodField(forms.CharField):
@@ -167,10 +212,8 @@ class RunFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(
         method="filter_search", label="Run ID or idempotency key"
     )
-    root_only = django_filters.BooleanFilter(
-        method="filter_root_only", label="Root runs only"
-    )
-    is_test = django_filters.BooleanFilter(field_name="is_test", label="Test runs")
+    root_only = StrictBooleanFilter(method="filter_root_only", label="Root runs only")
+    is_test = StrictBooleanFilter(field_name="is_test", label="Test runs")
     period = PeriodFilter(method="filter_noop", label="Created in the last")
     from_ = TimestampFilter(method="filter_noop", label="Created from")
     to = TimestampFilter(method="filter_noop", label="Created to")
@@ -219,32 +262,76 @@ class RunFilter(django_filters.FilterSet):
         return qs.filter(status__in=status_set(value)) if value else qs
 
     def filter_tag(self, qs: QuerySet, name: str, value: list[str]) -> QuerySet:
-        """Any of the tags, driven from RunTag's (environment, tag, created_at) index.
+        """Any of the tags. With `environment` given, driven from RunTag's
+        (environment, tag, -created_at, -run) index, which lists a tag's runs in
+        page order.
 
-        A bounded probe reads the tagged run ids in the created-at window. When fewer
-        than TAG_PROBE_LIMIT runs carry the tags, the page is picked from those ids
-        (a rare tag never makes PostgreSQL walk the whole runs index looking for it);
-        otherwise the tags are common enough that walking the runs in page order and
-        checking each against the (run, tag) index finds a page within a few thousand
-        rows. The limit balances both: ≈ √(page size × runs in the window)."""
+        One tag: the page is read in that order (the join's columns are the page
+        keys, runs.pagination), a page's worth of index entries for a tag of any
+        frequency. Other filters on the runs (status, task…) then skip tagged runs
+        that fail them, which is slow only when the tag is common and they are
+        selective: there, walking the runs in page order and checking each
+        against (run, tag) finds a page sooner. A bounded count of the tag's rows
+        in the window tells the two apart (only when there are such filters).
+        Several tags: a union of index ranges has no page order, so a bounded probe
+        of their run ids picks the page from those ids when there are few,
+        else the per-run check. TAG_PROBE_LIMIT ≈ √(page size × runs in the
+        window) balances the worst cases of both sides."""
         if not value:
             return qs
-        if self.environment is not None:
-            start, end = self.created_bounds()
-            tag_rows = RunTag.objects.filter(
-                environment=self.environment, tag__in=value
-            )
-            if start is not None:
-                tag_rows = tag_rows.filter(created_at__gte=start)
-            if end is not None:
-                tag_rows = tag_rows.filter(created_at__lte=end)
-            # Count tag rows, not runs: a run with two of the tags is two rows, and a
-            # full probe means there may be more rows than it read.
-            rows = list(tag_rows.values_list("run_id", flat=True)[:TAG_PROBE_LIMIT])
-            if len(rows) < TAG_PROBE_LIMIT:
-                return qs.filter(pk_in(sorted(set(rows))))
-        return qs.filter(
-            Exists(RunTag.objects.filter(run_id=OuterRef("pk"), tag__in=value))
+        if self.environment is None:
+            return qs.filter(has_any_tag(value))
+        window = self.created_bounds()
+        tag_rows = self._tag_rows(value, *window)
+        if len(value) == 1:
+            if (
+                not self._narrows_runs()
+                or tag_rows[:TAG_PROBE_LIMIT].count() < TAG_PROBE_LIMIT
+            ):
+                return self._in_tag_order(qs, value[0], *window)
+            return qs.filter(has_any_tag(value))
+        # Count tag rows, not runs: a run with two of the tags is two rows, and a
+        # full probe means there may be more rows than it read.
+        rows = list(tag_rows.values_list("run_id", flat=True)[:TAG_PROBE_LIMIT])
+        if len(rows) < TAG_PROBE_LIMIT:
+            return qs.filter(pk_in(sorted(set(rows))))
+        return qs.filter(has_any_tag(value))
+
+    def _tag_rows(
+        self, tags: list[str], start: datetime | None, end: datetime | None
+    ) -> QuerySet[RunTag]:
+        """The RunTag rows of these tags in the created-at window."""
+        rows = RunTag.objects.filter(environment=self.environment, tag__in=tags)
+        if start is not None:
+            rows = rows.filter(created_at__gte=start)
+        if end is not None:
+            rows = rows.filter(created_at__lte=end)
+        return rows
+
+    def _in_tag_order(
+        self, qs: QuerySet, tag: str, start: datetime | None, end: datetime | None
+    ) -> QuerySet:
+        """Runs joined to their row of `tag` (one each: RunTag is unique on run and
+        tag), paged by that row's copy of (created_at, id)."""
+        join = {"tag_rows__environment": self.environment, "tag_rows__tag": tag}
+        if start is not None:
+            join["tag_rows__created_at__gte"] = start
+        if end is not None:
+            join["tag_rows__created_at__lte"] = end
+        # One filter() call, so one join; the annotations reuse it.
+        created_key, id_key = ANNOTATED_KEYS
+        return qs.filter(**join).annotate(
+            **{
+                created_key: F("tag_rows__created_at"),
+                id_key: F("tag_rows__run_id"),
+            }
+        )
+
+    def _narrows_runs(self) -> bool:
+        """Whether a filter besides the tags and the window leaves out runs."""
+        data = self.form.cleaned_data
+        return data.get("is_test") is not None or any(
+            data.get(name) for name in RUN_SIDE_FILTERS
         )
 
     def filter_batch(self, qs: QuerySet, name: str, value: str) -> QuerySet:
@@ -415,6 +502,11 @@ def status_label(name: str) -> str:
     if name.upper() in RunStatus.values:
         return RunStatus(name.upper()).label
     return name
+
+
+def has_any_tag(tags: list[str]) -> Exists:
+    """A per-run check against RunTag's (run, tag) index."""
+    return Exists(RunTag.objects.filter(run_id=OuterRef("pk"), tag__in=tags))
 
 
 def status_set(names: list[str]) -> set[str]:

@@ -8,6 +8,7 @@ import string
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from runs.querysets import RunQuerySet
@@ -523,6 +524,24 @@ class Run(models.Model):
     def __str__(self) -> str:
         return self.friendly_id
 
+    @classmethod
+    def from_db(
+        cls, db: str, field_names: list[str], values: list, *, fetch_mode=None
+    ) -> Run:
+        """Django's loading of a row, without Model.__init__'s walk over all 60
+        fields: the loaded columns go straight into the instance's __dict__, and one
+        not loaded (`only()`) is absent from it, which is what makes it deferred, as
+        __init__ leaves it. Nothing listens to runs' init signals. A page of runs
+        loads in half the time (a runs-list row reads 25 columns)."""
+        run = cls.__new__(cls)
+        run._state = ModelState()
+        run._state.adding = False
+        run._state.db = db
+        if fetch_mode is not None:
+            run._state.fetch_mode = fetch_mode
+        run.__dict__.update(zip(field_names, values, strict=True))
+        return run
+
     @property
     def progress(self) -> float | None:
         """metadata["progress"] as a 0–1 fraction, when the task reports one."""
@@ -537,9 +556,13 @@ class Run(models.Model):
 class RunTag(models.Model):
     """One row per (run, tag): makes `tags any-of` an index lookup at a million runs."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tag_rows")
+    # Indexed by the composites below only: runtag_unique leads with the run,
+    # runtag_env_tag with the environment.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="tag_rows", db_index=False
+    )
     environment = models.ForeignKey(
-        Environment, on_delete=models.CASCADE, related_name="+"
+        Environment, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     tag = models.CharField(max_length=128)
     created_at = models.DateTimeField()  # the run's, for ordered index scans
@@ -549,8 +572,10 @@ class RunTag(models.Model):
             models.UniqueConstraint(fields=["run", "tag"], name="runtag_unique")
         ]
         indexes = [
+            # a tag's runs in the runs list's order (-created_at, -id): a page of
+            # a tag filter is a page's worth of entries (RunFilter.filter_tag)
             models.Index(
-                fields=["environment", "tag", "-created_at", "run"],
+                fields=["environment", "tag", "-created_at", "-run"],
                 name="runtag_env_tag",
             )
         ]

@@ -31,6 +31,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise InvalidCursor(f"Invalid cursor: {cursor[:40]!r}") from None
 
 
+# The keyset columns: a run's (created_at, id). A queryset may page by another table's
+# copy of them instead, annotated as ANNOTATED_KEYS: the ORDER BY and the cursor bounds
+# then use that table's columns, so PostgreSQL can walk its index in page order (the
+# tag filter pages by RunTag's rows, see RunFilter.filter_tag). Cursors are the same
+# either way, since the values are.
+KEYS = ("created_at", "pk")
+ANNOTATED_KEYS = ("page_created_at", "page_id")
+
+
+def page_keys(qs: QuerySet) -> tuple[str, str]:
+    return ANNOTATED_KEYS if ANNOTATED_KEYS[0] in qs.query.annotations else KEYS
+
+
 @dataclass
 class Page:
     items: list
@@ -45,12 +58,17 @@ def paginate(
     `before` to newer ones; cursors come from a previous Page."""
     if after and before:
         raise InvalidCursor("Use either an after or a before cursor, not both")
+    created_key, id_key = page_keys(qs)
     if before:
         created, pk = decode_cursor(before)
         rows = list(
-            qs.filter(created_at__gte=created)  # sargable: the index scan starts here
-            .filter(Q(created_at__gt=created) | Q(created_at=created, pk__gt=pk))
-            .order_by("created_at", "id")[: size + 1]
+            # sargable: the index scan starts here
+            qs.filter(**{f"{created_key}__gte": created})
+            .filter(
+                Q(**{f"{created_key}__gt": created})
+                | Q(**{created_key: created, f"{id_key}__gt": pk})
+            )
+            .order_by(created_key, id_key)[: size + 1]
         )
         has_more = len(rows) > size
         items = list(reversed(rows[:size]))
@@ -63,10 +81,11 @@ def paginate(
         created, pk = decode_cursor(after)
         # The redundant `created_at <= c` bounds the index scan; the OR alone would make
         # PostgreSQL walk every newer row first (deep pages in linear time).
-        qs = qs.filter(created_at__lte=created).filter(
-            Q(created_at__lt=created) | Q(created_at=created, pk__lt=pk)
+        qs = qs.filter(**{f"{created_key}__lte": created}).filter(
+            Q(**{f"{created_key}__lt": created})
+            | Q(**{created_key: created, f"{id_key}__lt": pk})
         )
-    rows = list(qs.order_by("-created_at", "-id")[: size + 1])
+    rows = list(qs.order_by(f"-{created_key}", f"-{id_key}")[: size + 1])
     has_more = len(rows) > size
     items = rows[:size]
     return Page(

@@ -93,6 +93,12 @@ class TriggerOptions:
     extra_events: list[str] = field(default_factory=list)
 
 
+def default_ttl(environment: Environment) -> str | None:
+    """The TTL of a run triggered without one: 10 minutes in development (as in
+    Trigger.dev, so a stopped dev worker does not pile up runs), none elsewhere."""
+    return "10m" if environment.type == EnvironmentType.DEVELOPMENT else None
+
+
 def normalize_tags(tags: list[str] | str | None) -> list[str]:
     """Drop blanks and duplicates, enforce 10 × 128 chars; sorted as the API returns them."""
     if tags is None:
@@ -196,8 +202,8 @@ def _prepare(
             f"Version {options.lock_to_version} of task {task_identifier} was not found",
             field="version",
         )
-    if ttl is None and environment.type == EnvironmentType.DEVELOPMENT:
-        ttl = "10m"
+    if ttl is None:
+        ttl = default_ttl(environment)
 
     parent = None
     if options.parent_run_id:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from dashboard.attributes import Attribute, present_attributes
 from runs.querysets import progress_fraction
 from runs.statuses import CANCELABLE, DESCRIPTIONS, FAILED, FINISHED, RunStatus
 
@@ -231,11 +232,9 @@ def status_description(status: str) -> str:
 
 
 @register.filter
-def compact_json(value: Any) -> str:
-    """Strings as they are; other values as compact JSON (for log attributes)."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def log_attributes(attributes: Any) -> list[Attribute]:
+    """A log line's attributes as the run page shows them (dashboard.attributes)."""
+    return present_attributes(attributes)
 
 
 @register.filter

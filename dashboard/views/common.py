@@ -6,11 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from dashboard.presenters import env_counters
-from runs.access import environments_for_user, get_environment_for_user
+from runs.access import environments_for_user
 from runs.models import Environment
 
 # Sections a switch of environment may land on (the sidebar's pages).
@@ -32,7 +32,12 @@ def environment_page(view: Callable) -> Callable:
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, env: str, *args, **kwargs) -> HttpResponse:
-        environment = get_environment_for_user(request.user, env)
+        # The user's environments in one query: the page's switcher lists them all
+        # (page_context), and the one in the URL is among them or is a 404.
+        request.environments = list(environments_for_user(request.user))
+        environment = next((e for e in request.environments if e.slug == env), None)
+        if environment is None:
+            raise Http404("No such environment")
         request.environment = environment
         return view(request, environment, *args, **kwargs)
 
@@ -46,7 +51,7 @@ def page_context(
     and (through `extra`) the page's live feed URL."""
     return {
         "environment": environment,
-        "environments": list(environments_for_user(request.user)),
+        "environments": request.environments,
         "env_counters": env_counters(environment),
         "nav_section": section,
         **extra,

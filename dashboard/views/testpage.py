@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dashboard.run_options import queue_choices
 from dashboard.testpage_forms import (
     BLANK,
     TestRunForm,
@@ -28,7 +29,6 @@ from runs.models import (
     Deployment,
     DeploymentStatus,
     Environment,
-    Queue,
     Run,
     TaskDefinition,
     TestTemplate,
@@ -329,12 +329,7 @@ def _form(
     data=None,
     initial: dict | None = None,
 ) -> TestRunForm:
-    queues = [
-        (name, f"{name} (paused)" if paused else name)
-        for name, paused in Queue.objects.filter(environment=environment)
-        .order_by("name")
-        .values_list("name", "paused")
-    ]
+    queues = queue_choices(environment)
     versions = [
         (version, version)
         for version in Deployment.objects.filter(

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from runs.models import Run
+from runs.models import Queue, Run
 from runs.statuses import RunStatus
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +143,11 @@ def test_replay_unchanged_keeps_the_original_packet(signed_in, dev, make_run):
         ("tags", ",".join(f"t{i}" for i in range(11)), "Runs can only have 10 tags"),
         ("delay", "yesterday", "Invalid delay"),
         ("max_attempts", "0", "greater than or equal to 1"),
+        ("ttl", "soon", "Invalid duration"),
+        ("priority", "-5", "Priority must be a number of seconds"),
+        ("queue", "nope", "Select a valid choice"),
+        ("idempotency_key_ttl", "1h", "Set an idempotency key to give it a TTL"),
+        ("concurrency_key", "k" * 256, "at most 255 characters"),
     ],
 )
 def test_replay_rejects_bad_input_in_the_dialog(
@@ -161,6 +166,49 @@ def test_replay_rejects_bad_input_in_the_dialog(
     assert message in response.content.decode()
     assert not Run.objects.filter(replayed_from=run).exists()
     assert Run.objects.count() == 1
+
+
+def test_replay_dialog_offers_the_original_queue_ttl_priority_and_keys(
+    signed_in, dev, make_run
+):
+    Queue.objects.create(environment=dev, name="bulk", paused=True)
+    run = make_run(
+        dev, queue="orders", ttl="30m", priority=90, concurrency_key="acct-1"
+    )
+    body = signed_in.get(url(run, "replay"), HTTP_HX_REQUEST="true").content.decode()
+    assert '<option value="orders" selected>' in body
+    assert '<option value="bulk">bulk (paused)</option>' in body
+    assert 'name="ttl" value="30m"' in body
+    assert 'name="priority" value="90"' in body
+    assert 'name="concurrency_key" value="acct-1"' in body
+    assert 'name="idempotency_key" value=""' in body  # a replay is a new run
+    assert 'placeholder="10m (dev default)"' in body
+
+
+def test_replay_with_queue_ttl_priority_and_keys(signed_in, dev, make_run):
+    Queue.objects.create(environment=dev, name="bulk")
+    run = make_run(dev, concurrency_key="acct-1")
+    data = {
+        "environment": "dev",
+        "payload": '{"n": 1}',
+        "metadata": "{}",
+        "version": "current",
+        "queue": "bulk",
+        "ttl": "1h",
+        "priority": "2m",
+        "concurrency_key": "",
+        "idempotency_key": "replay-1",
+        "idempotency_key_ttl": "1d",
+    }
+    signed_in.post(url(run, "replay"), data, HTTP_HX_REQUEST="true")
+    new = Run.objects.get(replayed_from=run)
+    assert (new.queue, new.ttl, new.priority_ms) == ("bulk", "1h", 120_000)
+    assert new.concurrency_key is None
+    assert new.idempotency_key_user == "replay-1"
+    # the same key again: the replay it made is returned, no new run
+    response = signed_in.post(url(run, "replay"), data, HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == f"/env/dev/runs/{new.friendly_id}/"
+    assert Run.objects.filter(replayed_from=run).count() == 1
 
 
 def test_replay_into_another_environment(signed_in, dev, prod, make_run, deploy):

@@ -142,6 +142,42 @@ def test_logs_and_status_events_in_time_order_without_metadata_writes(
     assert 'data-kind="metadata"' not in events
 
 
+STACK = 'Traceback (most recent call last):\n  File "task.py", line 3\nValueError: bad "input"'
+
+
+def test_log_attributes_are_readable_and_a_stack_is_collapsed(signed_in, dev, make_run):
+    run = make_run(dev)
+    record_event(
+        run.pk,
+        dev.pk,
+        RunEventKind.LOG,
+        level="error",
+        message="charge failed",
+        attributes={
+            "error": {"name": "ValueError", "message": 'bad "input"', "stack": STACK},
+            "user": "u<1>",
+            "attempt": 2,
+            "trace": "line one\nline two",
+        },
+    )
+    body = page(signed_in, run)
+    row = body[body.index("charge failed") :]
+    row = row[: row.index("</tr>")]
+    # on the line: the error's name and message, short values as they are
+    assert ">ValueError: bad &quot;input&quot;</span>" in row
+    assert ">u&lt;1&gt;</span>" in row and ">2</span>" in row
+    assert ">line one …</span>" in row
+    # the stack (and the multi-line value) whole, pre-formatted, collapsed
+    assert "<summary>Stack trace</summary>" in row
+    assert "<details open" not in row
+    assert (
+        '<pre class="code">Traceback (most recent call last):\n  File &quot;task.py&quot;'
+        in row
+    )
+    assert "<summary>trace (whole value)</summary>" in row
+    assert "\\n" not in row and "{&quot;name&quot;" not in row  # no escaped JSON
+
+
 def test_related_runs_parent_root_children_and_replays(signed_in, dev, make_run):
     root = make_run(dev, task="root-task")
     parent = make_run(dev, task="parent-task", parent_run_id=root.friendly_id)

@@ -182,6 +182,10 @@ def test_created_period_and_range(signed_in, dev, make_run):
         ("search=%00", "Null characters are not allowed"),
         ("from=99999999999999999999", "Invalid date"),
         ("before=eyJjIjoiYSJ9", "Invalid cursor"),
+        ("size=33", "Runs per page: must be 25, 50 or 100, got &#x27;33&#x27;"),
+        ("size=x", "Runs per page: must be 25, 50 or 100"),
+        ("is_test=yes", "Test runs: Must be true or false, got &#x27;yes&#x27;"),
+        ("root_only=maybe", "Root runs only: Must be true or false"),
     ],
 )
 def test_bad_filter_input_is_a_message_in_the_page(signed_in, dev, query, message):
@@ -259,9 +263,7 @@ def test_keyset_pages_forward_and_back(signed_in, dev, make_run):
     assert "pager-previous" not in back.content.decode()
 
 
-@pytest.mark.parametrize(
-    ("size", "rows"), [("50", 30), ("100", 30), ("33", 25), ("x", 25)]
-)
+@pytest.mark.parametrize(("size", "rows"), [("50", 30), ("100", 30), ("", 25)])
 def test_page_sizes(signed_in, dev, make_run, size, rows):
     for _ in range(30):
         make_run(dev)
@@ -326,3 +328,13 @@ def test_status_chips_use_labels(signed_in, dev):
         "/env/dev/runs/?status=failed&status=TIMED_OUT"
     ).content.decode()
     assert '<span class="filter-chip-value">Any failed, Timed out</span>' in body
+
+
+def test_boolean_filters_take_true_false_1_and_0(signed_in, dev, make_run):
+    test_run = make_run(dev, test=True)
+    for query in ("is_test=true", "is_test=1", "is_test=TRUE"):
+        assert row_ids(signed_in.get(f"/env/dev/runs/?{query}")) == [
+            test_run.friendly_id
+        ]
+    for query in ("is_test=false", "is_test=0"):
+        assert row_ids(signed_in.get(f"/env/dev/runs/?{query}")) == []
