@@ -1,5 +1,5 @@
 """API benchmark: list latency at 1,000,000 runs, trigger throughput over HTTP with
-two daphne processes, and the time to accept a 1,000-item batch.
+two server processes (daphne, or uvicorn with --server uvicorn), and the time to accept a 1,000-item batch.
 
     createdb -h 127.0.0.1 -U postgres rw_bench_api
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rw_bench_api \\
@@ -7,7 +7,7 @@ two daphne processes, and the time to accept a 1,000-item batch.
 
 Seeds the `prod` environment up to --runs runs once (`manage.py seed_runs`, 30 days,
 three versions, one 500-run batch, one 1,000-run bulk action) and reuses them on later
-runs. Triggers go to `staging`. Servers are real daphne processes on --port and
+runs. Triggers go to `staging`. Servers are real daphne (or uvicorn) processes on --port and
 --port+1; the client is a small keep-alive HTTP/1.1 client on asyncio. The rate
 limiter stays on (Redis when REDIS_URL is set) with a limit the benchmark cannot reach.
 Prints one line per measurement.
@@ -169,21 +169,25 @@ def seed(target: int) -> Environment:
     return prod
 
 
+def server_command(server: str, port: int, app: str | None) -> list[str]:
+    if server == "uvicorn":
+        return [
+            *(sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port"),
+            *(str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"),
+            app or "dashboard.asgi:api_application",
+        ]
+    return [
+        *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)),
+        app or "dashboard.asgi:application",
+    ]
+
+
 def start_servers(
-    port: int, count: int, app: str = "dashboard.asgi:application"
+    port: int, count: int, app: str | None = None, server: str = "daphne"
 ) -> list[subprocess.Popen]:
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port + i),
-                app,
-            ],
+            server_command(server, port + i, app),
             cwd=ROOT,
             env={**os.environ, **SERVER_ENV},
             stdout=subprocess.DEVNULL,
@@ -199,7 +203,7 @@ def start_servers(
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("daphne did not start") from None
+                    raise RuntimeError(f"{server} did not start") from None
                 time.sleep(0.2)
     return procs
 
@@ -393,18 +397,42 @@ def backend_pids() -> list[int]:
         return [pid for (pid,) in cursor.fetchall()]
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent busy so far (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def measured_load(ports, servers, key, total, concurrency, sdk=False) -> str:
-    """Runs `trigger_load` and reports its rate and the CPU it cost per trigger."""
+    """Runs `trigger_load` and reports its rate, the CPU it cost per trigger, and how
+    busy the machine was meanwhile (on a shared machine: how much of it went to
+    other work, which the rate suffers from and the CPU figures mostly do not)."""
     backends = backend_pids()
-    before = (cpu_seconds(servers), cpu_seconds(backends), time.process_time())
+    started = time.monotonic()
+    before = (
+        cpu_seconds(servers),
+        cpu_seconds(backends),
+        time.process_time(),
+        machine_busy_seconds(),
+    )
     rate, errors = asyncio.run(trigger_load(ports, key, total, concurrency, sdk))
-    after = (cpu_seconds(servers), cpu_seconds(backends), time.process_time())
-    daphne, postgres, client = (
+    after = (
+        cpu_seconds(servers),
+        cpu_seconds(backends),
+        time.process_time(),
+        machine_busy_seconds(),
+    )
+    elapsed = time.monotonic() - started
+    server, postgres, client, _ = (
         (b - a) * 1000 / total for a, b in zip(before, after, strict=True)
     )
+    busy = (after[3] - before[3]) / elapsed
+    other = busy - (server + postgres + client) * total / 1000 / elapsed
     return (
-        f"{rate:,.0f} runs/s ({errors} errors); CPU per trigger: daphne {daphne:.2f} ms, "
-        f"PostgreSQL {postgres:.2f} ms, bench client {client:.2f} ms"
+        f"{rate:,.0f} runs/s ({errors} errors); CPU per trigger: server {server:.2f} ms, "
+        f"PostgreSQL {postgres:.2f} ms, bench client {client:.2f} ms; machine busy "
+        f"{busy:.1f} of {os.cpu_count()} cores, {max(other, 0):.1f} outside these"
     )
 
 
@@ -414,13 +442,14 @@ def bench_writes(
     staging: Environment,
     triggers: int,
     batch: bool = True,
+    server: str = "daphne",
 ) -> None:
     key = staging.api_key
     asyncio.run(trigger_load(ports, key, 400, 16))  # warm-up: fill the pools
     for concurrency in (8, 32):
         result = measured_load(ports, servers, key, triggers, concurrency)
         print(
-            f"single triggers over HTTP, 2 daphne processes, {concurrency} connections: {result}"
+            f"single triggers over HTTP, 2 {server} processes, {concurrency} connections: {result}"
         )
     result = measured_load(ports, servers, key, triggers, 16, sdk=True)
     print(
@@ -446,10 +475,17 @@ def main() -> None:
     parser.add_argument("--triggers", type=int, default=5000)
     parser.add_argument("--only", choices=["list", "writes"], default=None)
     parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="daphne",
+        help="daphne serving dashboard.asgi:application, or uvicorn (httptools, "
+        "uvloop) serving dashboard.asgi:api_application",
+    )
+    parser.add_argument(
         "--app",
-        default="dashboard.asgi:application",
-        help="ASGI app to serve (dashboard.asgi:django_asgi_app: Django's own handler "
-        "with the whole middleware stack, for comparison)",
+        default=None,
+        help="another ASGI app to serve (dashboard.asgi:django_asgi_app: Django's own "
+        "handler with the whole middleware stack, for comparison)",
     )
     parser.add_argument(
         "--no-batch", action="store_true", help="skip the 1,000-item batch timing"
@@ -460,7 +496,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {loadavg()}")
     prod = seed(args.runs)
     staging = Environment.objects.get(slug="staging")
-    procs = start_servers(args.port, 2, args.app)
+    procs = start_servers(args.port, 2, args.app, args.server)
     try:
         if args.only in (None, "list"):
             bench_list(args.port, prod, args.samples)
@@ -471,6 +507,7 @@ def main() -> None:
                 staging,
                 args.triggers,
                 batch=not args.no_batch,
+                server=args.server,
             )
     finally:
         stop_servers(procs)

@@ -1,4 +1,5 @@
-"""Inserting many rows fast: COPY on PostgreSQL, one executemany on SQLite.
+"""Inserting many rows fast: COPY on PostgreSQL, one executemany on SQLite; and
+building model instances fast (`new_instance`).
 
 Django's bulk_create prepares every value of every row through the field machinery,
 which costs more than the database does for a batch of 1,000 runs. `insert_objects`
@@ -10,6 +11,7 @@ max(id)+1… under the write lock on SQLite) so that dependent rows can point at
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from operator import attrgetter
@@ -22,6 +24,40 @@ from django.db.models.fields import DateTimeField
 
 def _same(value: Any) -> Any:
     return value
+
+
+@functools.cache
+def _constructor_fields(model: type[Model]) -> tuple[list, frozenset[str]]:
+    fields = model._meta.concrete_fields
+    names = {f.name for f in fields} | {f.attname for f in fields}
+    return list(fields), frozenset(names)
+
+
+def new_instance[M: Model](model: type[M], **values: Any) -> M:
+    """`model(**values)` through Model.__init__'s positional path: every concrete
+    field by position (the given value, else its default), related objects given by
+    name (`environment=env`) cached on the instance as their descriptors would.
+    Keyword construction spends about 100 µs on a run's 50 fields (per-keyword
+    checks, descriptors), a tenth of a trigger's CPU in the API server."""
+    fields, names = _constructor_fields(model)
+    unknown = values.keys() - names
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field named {sorted(unknown)[0]!r}")
+    args, related = [], []
+    for field in fields:
+        if field.is_relation and field.name in values:
+            target = values[field.name]
+            key = field.target_field.attname
+            args.append(None if target is None else getattr(target, key))
+            related.append((field, target))
+        elif field.attname in values:
+            args.append(values[field.attname])
+        else:
+            args.append(field.get_default())
+    instance = model(*args)
+    for field, target in related:
+        field.set_cached_value(instance, target)
+    return instance
 
 
 def take_ids(model: type[Model], count: int) -> list[int]:

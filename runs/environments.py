@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from runs.models import Environment, EnvironmentType, new_api_key
 
 DEFAULTS = [
@@ -33,3 +36,20 @@ def create_preview_environment(branch: str) -> Environment:
         },
     )
     return env
+
+
+def key_digest(key: str) -> bytes:
+    """SHA-256 of an API key: what SQL compares (`sha256(convert_to(api_key,
+    'UTF8'))`), so that no comparison in the database works on the key itself."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+def has_key(environment_id: int, key: str) -> bool:
+    """Whether the environment (still) exists with this API key: one primary-key
+    read, compared in constant time."""
+    current = (
+        Environment.objects.filter(pk=environment_id)
+        .values_list("api_key", flat=True)
+        .first()
+    )
+    return current is not None and hmac.compare_digest(current.encode(), key.encode())

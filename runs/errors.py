@@ -26,3 +26,12 @@ class Unprocessable(RunError):
 
 class NotFound(RunError):
     status_code = 404
+
+
+class KeyRevoked(RunError):
+    """The API key a call was made with is no longer its environment's."""
+
+    status_code = 401
+
+    def __init__(self) -> None:
+        super().__init__("Invalid or Missing API key")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,8 +14,8 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from runs import packets
-from runs.bulkinsert import insert_objects
+from runs import packets, receipts
+from runs.bulkinsert import insert_objects, new_instance
 from runs.deployments import find_task
 from runs.durations import (
     InvalidDuration,
@@ -23,7 +24,15 @@ from runs.durations import (
     parse_idempotency_ttl,
     parse_ttl,
 )
-from runs.errors import InvalidInput, NotFound, RunError, TooLarge, Unprocessable
+from runs.environments import has_key, key_digest
+from runs.errors import (
+    InvalidInput,
+    KeyRevoked,
+    NotFound,
+    RunError,
+    TooLarge,
+    Unprocessable,
+)
 from runs.lifecycle import record_events
 from runs.models import (
     Batch,
@@ -35,8 +44,9 @@ from runs.models import (
     RunEventKind,
     RunTag,
 )
+from runs.receipts import AlreadyAnswered, Receipt
 from runs.statuses import FAILED, RunStatus
-from runs.trigger_sql import NOT_CHECKED, current_tasks, insert_run
+from runs.trigger_sql import NOT_CHECKED, Conditions, current_tasks, insert_run
 
 TRIGGERED_MESSAGE = "Run triggered"
 MAX_TAGS = 10
@@ -237,7 +247,8 @@ def _prepare(
     )
     ttl_base = delay_until or now
 
-    run = Run(
+    run = new_instance(
+        Run,
         environment=environment,
         task_identifier=task_identifier,
         status=status,
@@ -370,6 +381,10 @@ def connection_vendor() -> str:
     return transaction.get_connection().vendor
 
 
+def in_transaction() -> bool:
+    return transaction.get_connection().in_atomic_block
+
+
 def _lock_environment(environment: Environment) -> None:
     list(
         Environment.objects.select_for_update()
@@ -411,34 +426,38 @@ def trigger(
     options: TriggerOptions | None = None,
     *,
     raw_payload: str | None = None,
+    receipt: Receipt | None = None,
+    require_key: str | None = None,
 ) -> tuple[Run, bool]:
     """Create a run of `task_identifier`. Returns (run, is_cached): with an idempotency
     key that an existing run holds, that run is returned and nothing is created.
 
     `payload` is a Python/JSON value; pass `raw_payload` instead for a packet already
     serialized in `options.payload_type` (superjson, text, a storage path).
+    `receipt`: store the caller's answer with the run (`runs.receipts`); raises
+    AlreadyAnswered, writing nothing, when a live answer holds its key.
+    `require_key`: only while the environment still has this API key (KeyRevoked
+    otherwise), checked in the same statement or transaction as the write.
     """
     options = options or TriggerOptions()
     data = raw_payload if raw_payload is not None else packets.encode_value(payload)[0]
     now = timezone.now()
     if connection_vendor() == "postgresql" and not options.idempotency_key:
-        return _trigger_in_one_statement(
-            environment, task_identifier, data, options, now
-        ), False
+        run = _trigger_in_one_statement(
+            environment, task_identifier, data, options, now, receipt, require_key
+        )
+        return run, False
     for _ in range(3):
         try:
             with transaction.atomic():
-                prepared = _prepare(environment, task_identifier, data, options, now)
-                if options.idempotency_key:
-                    # The environment row lock serializes triggers with a key, so the
-                    # check sees any run a concurrent trigger just committed.
-                    _lock_environment(environment)
-                    existing = _existing_for_key(
-                        environment, task_identifier, options.idempotency_key, now
-                    )
-                    if existing is not None:
-                        return existing, True
-                return _insert_numbered(environment, [prepared], now)[0], False
+                if require_key is not None and not has_key(environment.pk, require_key):
+                    raise KeyRevoked()
+                run, cached = _trigger_in_transaction(
+                    environment, task_identifier, data, options, now
+                )
+                if receipt is not None:
+                    receipts.store(environment, receipt, run, cached)
+                return run, cached
         except IntegrityError:
             # A concurrent trigger took the idempotency key first: answer with its run.
             if not options.idempotency_key:
@@ -447,8 +466,32 @@ def trigger(
                 environment, task_identifier, options.idempotency_key, timezone.now()
             )
             if existing is not None:
+                if receipt is None:
+                    return existing, True
+                with transaction.atomic():
+                    receipts.store(environment, receipt, existing, True)
                 return existing, True
     raise Unprocessable("Could not trigger the run, please retry")
+
+
+def _trigger_in_transaction(
+    environment: Environment,
+    task_identifier: str,
+    data: str,
+    options: TriggerOptions,
+    now,
+) -> tuple[Run, bool]:
+    prepared = _prepare(environment, task_identifier, data, options, now)
+    if options.idempotency_key:
+        # The environment row lock serializes triggers with a key, so the
+        # check sees any run a concurrent trigger just committed.
+        _lock_environment(environment)
+        existing = _existing_for_key(
+            environment, task_identifier, options.idempotency_key, now
+        )
+        if existing is not None:
+            return existing, True
+    return _insert_numbered(environment, [prepared], now)[0], False
 
 
 def _trigger_in_one_statement(
@@ -457,9 +500,13 @@ def _trigger_in_one_statement(
     data: str,
     options: TriggerOptions,
     now,
+    receipt: Receipt | None,
+    require_key: str | None,
 ) -> Run:
     """`trigger` without an idempotency key on PostgreSQL: the task definition from
-    the per-process cache, the run written by one statement (runs.trigger_sql)."""
+    the per-process cache, the run (with its receipt) written by one statement
+    that also checks the key (runs.trigger_sql)."""
+    digest = key_digest(require_key) if require_key is not None else None
     for _ in range(3):
         lookups: dict = {}
         deployment_id: object = NOT_CHECKED
@@ -467,11 +514,53 @@ def _trigger_in_one_statement(
             deployment_id, task = current_tasks.get(environment, task_identifier)
             lookups[("task", task_identifier, "")] = task
         prepared = _prepare(environment, task_identifier, data, options, now, lookups)
-        run = insert_run(prepared.run, prepared.tags, TRIGGERED_MESSAGE, deployment_id)
+        conditions = Conditions(
+            deployment_id, digest, _receipt_row(receipt, prepared.run)
+        )
+        try:
+            # In a caller's transaction a racing receipt's error must not break it.
+            with (
+                transaction.atomic() if receipt and in_transaction() else nullcontext()
+            ):
+                run = insert_run(
+                    prepared.run, prepared.tags, TRIGGERED_MESSAGE, conditions
+                )
+        except IntegrityError:
+            if receipt is None:
+                raise
+            stored = receipts.live_answer(environment, receipt.key)
+            if stored is None:
+                raise
+            raise AlreadyAnswered(stored) from None  # a racing attempt came first
         if run is not None:
             return run
-        current_tasks.forget(environment, task_identifier)  # deployed meanwhile
+        _nothing_written(environment, task_identifier, receipt, require_key)
     raise Unprocessable("Could not trigger the run, please retry")
+
+
+def _receipt_row(receipt: Receipt | None, run: Run) -> tuple[str, int, str] | None:
+    if receipt is None:
+        return None
+    status, body = receipt.answer(run, False)
+    return receipt.key, status, json.dumps(body, separators=(",", ":"))
+
+
+def _nothing_written(
+    environment: Environment,
+    task_identifier: str,
+    receipt: Receipt | None,
+    require_key: str | None,
+) -> None:
+    """Why the statement wrote nothing: raises for a revoked key or a live answer;
+    otherwise another process deployed meanwhile (or an expired answer, now
+    deleted, held the request key) and the caller tries again."""
+    if require_key is not None and not has_key(environment.pk, require_key):
+        raise KeyRevoked()
+    if receipt is not None:
+        stored = receipts.live_answer(environment, receipt.key)
+        if stored is not None:
+            raise AlreadyAnswered(stored)
+    current_tasks.forget(environment, task_identifier)
 
 
 @dataclass

@@ -152,3 +152,30 @@ def route_api(api, other):
             await other(scope, receive, send)
 
     return app
+
+
+def http_only(http):
+    """An ASGI app serving HTTP through `http`, answering the server's lifespan
+    messages (so uvicorn needs no `--lifespan off`) and refusing websockets (the
+    live feed is daphne's: `dashboard.asgi:application`)."""
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1000})
+
+    return app
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -39,8 +39,8 @@ from django.views.decorators.csrf import csrf_exempt
 from runs.api import ratelimit, tokens
 from runs.api.auth import Caller, authenticate
 from runs.api.bodies import check_content_length
-from runs.api.errors import ApiError, error_response
-from runs.api.idempotency import once, request_key
+from runs.api.errors import INVALID_KEY, ApiError, error_response
+from runs.api.idempotency import once, replay_if_answered, request_key
 from runs.api.presenters import uses_legacy_statuses
 from runs.errors import RunError
 from runs.models import Environment
@@ -56,6 +56,7 @@ class ApiContext:
     caller: Caller
     legacy: bool
     max_body: int
+    request_key: str | None = None  # x-trigger-request-idempotency-key
 
     @property
     def environment(self) -> Environment:
@@ -71,8 +72,13 @@ def api_endpoint(
     public_tokens: bool = False,
     max_body: int | Callable[[], int] = DEFAULT_MAX_BODY,
     idempotent: bool = False,
+    checked_write: bool = False,
     public_token: Callable[[dict], list[str]] | None = None,
 ) -> Callable:
+    """`checked_write`: the view's one write checks the caller's key and stores the
+    request receipt itself (`runs.triggering.trigger(require_key=…, receipt=…)`,
+    see `runs.api.idempotency.receipt_for`), so the endpoint reads the key only for
+    answers that write did not vouch for, and wraps the view in no transaction."""
     allowed = tuple(m.upper() for m in methods) or ("GET",)
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -96,51 +102,82 @@ def api_endpoint(
             )
             if decision is not None and not decision.allowed:
                 return decision.response()
-            response = _handle(request, view, args, kwargs)
+            response = _handle(request, args, kwargs)
             if decision is not None:
                 for name, value in decision.headers().items():
                     response[name] = value
             return response
 
-        def _handle(request, view, args, kwargs) -> HttpResponse:
+        def _handle(request, args, kwargs) -> HttpResponse:
             try:
-                limit = max_body() if callable(max_body) else max_body
-                caller = authenticate(request, public_tokens=public_tokens)
-                request.api = ApiContext(caller, uses_legacy_statuses(request), limit)
-                check_content_length(request, limit)
-                key = request_key(request) if idempotent else None
-                if key:
-                    response = once(
-                        caller.environment, key, lambda: view(request, *args, **kwargs)
-                    )
-                else:
-                    response = view(request, *args, **kwargs)
-            except ApiError as exc:
-                return exc.response()
-            except RunError as exc:
-                return error_response(exc.status_code, exc.message)
-            except InvalidCursor as exc:
-                return error_response(400, str(exc))
-            except OverflowError:  # e.g. a delay of 10^15 weeks
-                return error_response(400, "A number or duration is out of range")
-            except OperationalError:
-                logger.exception("database error in %s", request.path)
-                return error_response(
-                    503, "Database temporarily unavailable", should_retry=True
+                caller = authenticate(
+                    request, public_tokens=public_tokens, verify=not checked_write
                 )
-            except DatabaseError:
-                logger.exception("database error in %s", request.path)
-                return error_response(500, "Internal Server Error")
-            except Exception:
-                logger.exception("unhandled error in %s", request.path)
-                return error_response(500, "Internal Server Error")
+            except Exception as exc:
+                return _error_answer(request, exc)
+            limit = max_body() if callable(max_body) else max_body
+            key = request_key(request) if idempotent or checked_write else None
+            request.api = ApiContext(caller, uses_legacy_statuses(request), limit, key)
+            response = _respond(request, args, kwargs)
+            if not caller.key_verified:  # an answer the write did not vouch for
+                try:
+                    response = _vouch(caller, key, response)
+                except Exception as exc:
+                    return _error_answer(request, exc)
             if public_token is not None and 200 <= response.status_code < 300:
                 _add_public_token(response, caller.environment, public_token)
             return response
 
+        def _respond(request, args, kwargs) -> HttpResponse:
+            try:
+                check_content_length(request, request.api.max_body)
+                key = request.api.request_key
+                if idempotent and key:
+                    return once(
+                        request.api.environment,
+                        key,
+                        lambda: view(request, *args, **kwargs),
+                    )
+                return view(request, *args, **kwargs)
+            except Exception as exc:  # every error becomes an answer
+                return _error_answer(request, exc)
+
         return wrapper
 
     return decorate
+
+
+def _vouch(caller: Caller, key: str | None, response: HttpResponse) -> HttpResponse:
+    """An answer to a caller whose key no statement checked: read the key now (a
+    revoked one gets 401, whatever the view said); an error answer to a request
+    whose first attempt succeeded becomes that attempt's answer."""
+    if not caller.verify_key():
+        return error_response(401, INVALID_KEY)
+    if key and response.status_code >= 400:
+        return replay_if_answered(caller.environment, key, response)
+    return response
+
+
+def _error_answer(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The JSON answer for an exception a view raised."""
+    if isinstance(exc, ApiError):
+        return exc.response()
+    if isinstance(exc, RunError):
+        return error_response(exc.status_code, exc.message)
+    if isinstance(exc, InvalidCursor):
+        return error_response(400, str(exc))
+    if isinstance(exc, OverflowError):  # e.g. a delay of 10^15 weeks
+        return error_response(400, "A number or duration is out of range")
+    if isinstance(exc, OperationalError):
+        logger.exception("database error in %s", request.path)
+        return error_response(
+            503, "Database temporarily unavailable", should_retry=True
+        )
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error in %s", request.path)
+        return error_response(500, "Internal Server Error")
+    logger.exception("unhandled error in %s", request.path)
+    return error_response(500, "Internal Server Error")
 
 
 CORS_HEADERS = {

@@ -1,30 +1,31 @@
 """Request idempotency: `x-trigger-request-idempotency-key`.
 
 The SDK sends one UUID for every retry of a logical call. The first successful
-answer of a trigger/batch endpoint is stored (`IdempotentRequest`) in the same
-transaction as the work itself, so a retry, even one racing the first attempt, gets
-that answer again and never creates a second run. Answers expire after
-`RUNWATCH_REQUEST_IDEMPOTENCY_TTL_SECONDS` (the SDK retries within about 40 s) and
-are pruned as new ones are stored.
+answer of a trigger/batch endpoint is stored (`runs.receipts`) with the work itself,
+so a retry, even one racing the first attempt, gets that answer again (marked
+`x-trigger-request-idempotent-replay: true`) and never creates a second run.
+
+Two ways to store it: `once` runs any view in a transaction and stores its answer
+there (batches); a trigger hands `receipt_for`'s receipt to the trigger service,
+which writes it in the statement that writes the run (no transaction, no lookup
+first: the statement itself finds a stored answer).
 """
 
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable
-from datetime import timedelta
+from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 
-from runs.models import Environment, IdempotentRequest
+from runs import receipts
+from runs.models import Environment, IdempotentRequest, Run
+from runs.receipts import Receipt
 
 HEADER = "HTTP_X_TRIGGER_REQUEST_IDEMPOTENCY_KEY"
 MAX_KEY_LENGTH = 255
-PRUNE_EVERY = 200  # on average, one store in this many also deletes expired answers
 
 
 def request_key(request: HttpRequest) -> str | None:
@@ -32,36 +33,38 @@ def request_key(request: HttpRequest) -> str | None:
     return key[:MAX_KEY_LENGTH] if key else None
 
 
-def _cutoff():
-    ttl = timedelta(seconds=settings.RUNWATCH_REQUEST_IDEMPOTENCY_TTL_SECONDS)
-    return timezone.now() - ttl
-
-
-def prune_expired() -> int:
-    """Delete stored answers past their TTL (an index range scan)."""
-    deleted, _ = IdempotentRequest.objects.filter(created_at__lt=_cutoff()).delete()
-    return deleted
-
-
-def _stored(environment: Environment, key: str) -> HttpResponse | None:
-    row = IdempotentRequest.objects.filter(environment=environment, key=key).first()
-    if row is None:
-        return None
-    if row.created_at < _cutoff():
-        row.delete()
-        return None
-    response = JsonResponse(row.body, status=row.status_code, safe=False)
+def replay(stored: IdempotentRequest) -> HttpResponse:
+    """The stored first answer, sent again."""
+    response = JsonResponse(stored.body, status=stored.status_code, safe=False)
     response["x-trigger-request-idempotent-replay"] = "true"
     return response
+
+
+def replay_if_answered(
+    environment: Environment, key: str, response: HttpResponse
+) -> HttpResponse:
+    """The stored answer for `key` if there is one, else `response`."""
+    stored = receipts.live_answer(environment, key)
+    return replay(stored) if stored is not None else response
+
+
+def receipt_for(
+    key: str | None, answer: Callable[[Run, bool], dict[str, Any]]
+) -> Receipt | None:
+    """The receipt a trigger service stores for this request (None without a
+    request key): `answer(run, cached)` is the 200 answer's body."""
+    if key is None:
+        return None
+    return Receipt(key, lambda run, cached: (200, answer(run, cached)))
 
 
 def once(
     environment: Environment, key: str, handle: Callable[[], HttpResponse]
 ) -> HttpResponse:
     """The stored answer for `key`, or `handle()`'s, stored when it succeeded."""
-    stored = _stored(environment, key)
+    stored = receipts.live_answer(environment, key)
     if stored is not None:
-        return stored
+        return replay(stored)
     try:
         with transaction.atomic():
             response = handle()
@@ -72,13 +75,12 @@ def once(
                     status_code=response.status_code,
                     body=json.loads(response.content),
                 )
-        if random.randrange(PRUNE_EVERY) == 0:
-            prune_expired()
+        receipts.maybe_prune()
         return response
     except IntegrityError:
         # A concurrent attempt with the same key committed first: its work stands,
         # ours was rolled back with this transaction.
-        stored = _stored(environment, key)
+        stored = receipts.live_answer(environment, key)
         if stored is None:
             raise
-        return stored
+        return replay(stored)

@@ -2,7 +2,9 @@
 `RUNWATCH_API_RATE_REFILL_PER_SECOND`; every API request takes one.
 
 With `REDIS_URL` set the bucket lives in Redis (one Lua script, Redis' own clock), so
-the limit holds across every daphne process; without it, in process memory. If
+the limit holds across every server process; each process takes tokens from it in
+small leases (`RedisBuckets`), so most requests need no Redis round trip. Without
+`REDIS_URL` the bucket is in process memory. If
 Redis cannot be reached the request is let through (and logged): an outage of the
 limiter must not take the API down.
 
@@ -98,39 +100,106 @@ class MemoryBuckets:
             self._buckets.clear()
 
 
-# KEYS[1] bucket; ARGV capacity, refill per second. Returns {allowed, tokens, now_ms}.
-_TAKE_SCRIPT = """
+# KEYS[1] bucket; ARGV capacity, refill per second, tokens wanted, tokens given back
+# (the unused rest of an expired lease), reserve. Grants `wanted` tokens while at
+# least `reserve` would remain, otherwise one (or none when the bucket is empty).
+# Returns {granted, tokens left, now_ms} on Redis' clock.
+_LEASE_SCRIPT = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
+local refund = tonumber(ARGV[4])
+local reserve = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(data[1]) or capacity
 local ts = tonumber(data[2]) or now
-tokens = math.min(capacity, tokens + (now - ts) / 1000 * rate)
-local allowed = 0
+tokens = math.min(capacity, tokens + (now - ts) / 1000 * rate + refund)
+local granted = 0
 if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+  granted = 1
+  if wanted > 1 and tokens - wanted >= reserve then
+    granted = wanted
+  end
+  tokens = tokens - granted
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
-return {allowed, tostring(tokens), tostring(now)}
+return {granted, tostring(tokens), tostring(now)}
 """
+
+LEASE_MAX = 20  # tokens a process takes from Redis at once, at most
+LEASE_SECONDS = 1.0  # after this a lease's unused tokens go back to Redis
+
+
+def lease_size(capacity: int) -> int:
+    """1 % of the bucket (at most LEASE_MAX): small buckets are counted one by one."""
+    return max(1, min(LEASE_MAX, capacity // 100))
+
+
+@dataclass
+class _Lease:
+    left: int  # tokens this process may still hand out without asking Redis
+    bucket: float  # what Redis held after granting the lease
+    now_ms: float  # Redis' clock then
+    taken: float  # time.monotonic() then
+
+    def decision(self, capacity: int, rate: float) -> Decision:
+        now_ms = self.now_ms + (time.monotonic() - self.taken) * 1000
+        return _decide(self.bucket + self.left, True, capacity, rate, now_ms)
 
 
 class RedisBuckets:
+    """Buckets in Redis, shared by every process. A process takes tokens in leases
+    (`lease_size`) and hands them out locally, so most requests cost no Redis round
+    trip; the limit still holds across processes, as every token handed out was
+    taken from Redis first. The last 10 % of a bucket is taken one token at a time,
+    so that no process sits on tokens that another's requests need while the bucket
+    runs dry; a lease's unused tokens go back after LEASE_SECONDS, with the process'
+    next call for that key. (A bucket refilled to the brim while leases are out may
+    admit those few leased tokens on top: at most `lease_size` per process.)"""
+
     def __init__(self, url: str) -> None:
         import redis
 
         self._client = redis.Redis.from_url(url, socket_timeout=1)
-        self._script = self._client.register_script(_TAKE_SCRIPT)
+        self._script = self._client.register_script(_LEASE_SCRIPT)
+        self._leases: dict[tuple[str, int, float], _Lease] = {}
+        self._lock = threading.Lock()
 
     def take(self, key: str, capacity: int, rate: float) -> Decision:
-        allowed, tokens, now = self._script(
-            keys=[f"runwatch:ratelimit:{key}"], args=[capacity, rate]
+        slot = (key, capacity, rate)
+        with self._lock:
+            lease = self._leases.get(slot)
+            if lease is not None:
+                if lease.left > 0 and time.monotonic() - lease.taken < LEASE_SECONDS:
+                    lease.left -= 1
+                    return lease.decision(capacity, rate)
+                del self._leases[slot]
+        refund = lease.left if lease is not None else 0
+        granted, tokens, now = self._script(
+            keys=[f"runwatch:ratelimit:{key}"],
+            args=[capacity, rate, lease_size(capacity), refund, capacity // 10],
         )
-        return _decide(float(tokens), bool(int(allowed)), capacity, rate, float(now))
+        granted, tokens, now = int(granted), float(tokens), float(now)
+        if not granted:
+            return _decide(tokens, False, capacity, rate, now)
+        fresh = _Lease(granted - 1, tokens, now, time.monotonic())
+        with self._lock:
+            held = self._leases.get(slot)
+            if held is None:
+                self._leases[slot] = held = fresh
+            else:  # another thread leased meanwhile: pool the tokens
+                held.left += fresh.left
+                held.bucket = min(held.bucket, fresh.bucket)
+            if len(self._leases) > 100_000:  # forget idle keys' leases
+                self._leases = {slot: held}
+            return held.decision(capacity, rate)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._leases.clear()
 
 
 _buckets: MemoryBuckets | RedisBuckets | None = None

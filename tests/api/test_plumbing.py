@@ -225,7 +225,7 @@ def test_expired_request_idempotency_answers_are_not_replayed_and_get_pruned(
 
     from django.utils import timezone
 
-    from runs.api.idempotency import prune_expired
+    from runs.receipts import prune_expired
 
     deploy(dev, "a")
     headers = {"x-trigger-request-idempotency-key": "old"}

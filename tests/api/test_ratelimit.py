@@ -28,9 +28,14 @@ def test_keys_are_hashed_and_anonymous_callers_count_per_address():
     assert bucket_key("Bearer a", "1.2.3.4") == bucket_key("Bearer a", "5.6.7.8")
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)")
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)"
+)
+
+
+@needs_redis
 def test_redis_bucket_is_shared_by_every_process():
-    # Two clients stand for two daphne processes: they drain one bucket.
+    # Two clients stand for two server processes: they drain one bucket.
     first, second = RedisBuckets(settings.REDIS_URL), RedisBuckets(settings.REDIS_URL)
     key = f"test-{time.time_ns()}"
     results = [
@@ -40,6 +45,48 @@ def test_redis_bucket_is_shared_by_every_process():
     assert results == [True, True, True, True, False, False]
     limited = first.take(key, capacity=4, rate=0.01)
     assert limited.remaining == 0 and limited.reset_ms > time.time() * 1000 + 50_000
+
+
+def _redis_tokens(key: str) -> float:
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return float(client.hget(f"runwatch:ratelimit:{key}", "tokens"))
+
+
+@needs_redis
+@pytest.mark.parametrize("pattern", ["alternating", "first-then-second"])
+def test_leased_tokens_never_exceed_the_bucket_across_processes(pattern):
+    # 300 tokens, leases of 3: the processes mostly skip Redis, yet together they
+    # admit no more than the bucket holds, and leave none of it unused.
+    first, second = RedisBuckets(settings.REDIS_URL), RedisBuckets(settings.REDIS_URL)
+    key = f"test-{time.time_ns()}"
+    if pattern == "alternating":
+        order = [first, second] * 200
+    else:  # the first takes a lease and goes quiet; the second drains the bucket
+        order = [first] + [second] * 399
+    allowed = [p.take(key, capacity=300, rate=0.001).allowed for p in order]
+    assert sum(allowed) == 300 - (2 if pattern == "first-then-second" else 0)
+    assert not any(allowed[-80:])
+    if pattern == "first-then-second":  # its two leased tokens are still its own
+        assert first.take(key, capacity=300, rate=0.001).allowed
+        assert first.take(key, capacity=300, rate=0.001).allowed
+        assert not first.take(key, capacity=300, rate=0.001).allowed
+
+
+@needs_redis
+def test_a_lease_counts_locally_and_gives_back_what_it_did_not_use(monkeypatch):
+    from runs.api import ratelimit
+
+    buckets = RedisBuckets(settings.REDIS_URL)
+    key = f"test-{time.time_ns()}"
+    decisions = [buckets.take(key, capacity=1000, rate=0.001) for _ in range(4)]
+    assert [d.remaining for d in decisions] == [999, 998, 997, 996]
+    assert _redis_tokens(key) == pytest.approx(990, abs=0.01)  # one lease of 10
+    monkeypatch.setattr(ratelimit, "LEASE_SECONDS", 0)  # the lease expires
+    assert buckets.take(key, capacity=1000, rate=0.001).remaining == 995
+    # the 6 unused tokens went back, a new lease of 10 came out
+    assert _redis_tokens(key) == pytest.approx(990 + 6 - 10, abs=0.01)
 
 
 def test_an_unreachable_limiter_lets_requests_through(monkeypatch, settings):

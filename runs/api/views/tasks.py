@@ -11,10 +11,12 @@ from runs.api import schemas
 from runs.api.bodies import iter_ndjson, read_json_object
 from runs.api.endpoint import ApiRequest, api_endpoint
 from runs.api.errors import ApiError
+from runs.api.idempotency import receipt_for, replay
 from runs.api.options import raw_payload, trigger_options
 from runs.api.validation import describe, errors_for, validate
 from runs.batch_streams import add_batch_items, create_batch
-from runs.models import Batch
+from runs.models import Batch, Run
+from runs.receipts import AlreadyAnswered, maybe_prune
 from runs.triggering import BatchItem, batch_trigger, trigger
 
 MAX_BATCH_V2_ITEMS = 500
@@ -30,18 +32,26 @@ def _batch_limit() -> int:
 
 
 def _legacy_headers(request: ApiRequest) -> dict[str, str]:
+    # From META: `request.headers` would build a mapping of every header first.
     return {
-        name: request.headers[name]
-        for name in ("idempotency-key", "idempotency-key-ttl")
-        if request.headers.get(name)
+        name: request.META[meta]
+        for name, meta in (
+            ("idempotency-key", "HTTP_IDEMPOTENCY_KEY"),
+            ("idempotency-key-ttl", "HTTP_IDEMPOTENCY_KEY_TTL"),
+        )
+        if request.META.get(meta)
     }
+
+
+def _trigger_answer(run: Run, cached: bool) -> dict[str, Any]:
+    return {"id": run.friendly_id, "isCached": cached}
 
 
 @api_endpoint(
     "POST",
     public_tokens=True,
     max_body=_payload_limit,
-    idempotent=True,
+    checked_write=True,
     public_token=lambda body: [
         f"read:runs:{body['id']}",
         f"write:inputStreams:{body['id']}",
@@ -51,18 +61,31 @@ def trigger_task(request: ApiRequest, task: str) -> HttpResponse:
     body = validate(
         read_json_object(request, request.api.max_body), schemas.TRIGGER_BODY
     )
-    request.api.caller.authorize("trigger", tasks=task)
+    caller = request.api.caller
+    caller.authorize("trigger", tasks=task)
     options = body.get("options") or {}
-    if options.get("parentRunId") and not request.api.caller.is_secret_key:
-        request.api.caller.authorize("write", runs=options["parentRunId"])
+    if options.get("parentRunId") and not caller.is_secret_key:
+        caller.authorize("write", runs=options["parentRunId"])
     trigger_opts = trigger_options(options, headers=_legacy_headers(request))
     data = raw_payload(
-        request.api.environment, body.get("payload"), trigger_opts.payload_type
+        caller.environment, body.get("payload"), trigger_opts.payload_type
     )
-    run, cached = trigger(
-        request.api.environment, task, options=trigger_opts, raw_payload=data
-    )
-    return JsonResponse({"id": run.friendly_id, "isCached": cached})
+    try:
+        # One statement checks the key, writes the run and stores the receipt.
+        run, cached = trigger(
+            caller.environment,
+            task,
+            options=trigger_opts,
+            raw_payload=data,
+            receipt=receipt_for(request.api.request_key, _trigger_answer),
+            require_key=caller.key_to_check,
+        )
+    except AlreadyAnswered as answered:
+        return replay(answered.stored)
+    caller.key_verified = True  # the write checked it
+    if request.api.request_key:
+        maybe_prune()
+    return JsonResponse(_trigger_answer(run, cached))
 
 
 def _batch_item(request: ApiRequest, item: dict[str, Any], where: str) -> BatchItem:
