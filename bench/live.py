@@ -5,9 +5,10 @@ what changed reached every client.
     createdb -h 127.0.0.1 -U postgres rw_bench_live
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rw_bench_live \\
     REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python bench/live.py \\
-        [--clients 100,500,1000] [--rates 100,1000] [--seconds 10] [--design relay|naive]
+        [--clients 100,500,1000] [--rates 100,1000] [--seconds 10] [--pool 25] \\
+        [--design relay|naive] [--server daphne|uvicorn]
 
-One daphne process serves `dashboard.asgi` (design "relay", the product) or
+One daphne process (or uvicorn with `--server uvicorn`) serves `dashboard.asgi` (design "relay", the product) or
 `bench.live_naive` (design "naive": a Redis channel-layer group_send of the rendered
 row per change, for comparison). The clients (two processes of minimal asyncio
 websocket clients, see below) acknowledge messages like static/js/app.js does. `--pool` runs cycle EXECUTING ↔
@@ -357,6 +358,17 @@ def measure(produced, logs) -> dict:
 SERVER_LOG = "/tmp/rw_bench_live_server.log"  # daphne's warnings and errors
 
 
+def server_command(server: str, port: int, app: str) -> list[str]:
+    if server == "uvicorn":
+        return [
+            *(sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port"),
+            *(str(port), "--loop", "uvloop", "--http", "httptools"),
+            *("--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log"),
+            app,
+        ]
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+
+
 def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
     app = (
         "dashboard.asgi:application"
@@ -364,7 +376,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
         else "bench.live_naive:application"
     )
     server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port), app],
+        server_command(args.server, args.port, app),
         cwd=ROOT,
         # persistent connections: a websocket handshake is two or three queries
         env={**os.environ, "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "300")},
@@ -467,12 +479,18 @@ def main() -> None:
         "--connect-rate", type=float, default=40.0, help="new websockets per second"
     )
     parser.add_argument("--design", choices=["relay", "naive"], default="relay")
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="daphne",
+        help="the ASGI server of the one server process (uvicorn: websockets-sansio)",
+    )
     args = parser.parse_args()
     ids, session_key = setup(args.pool)
     from django.conf import settings
 
     print(
-        f"design={args.design} database={settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
+        f"design={args.design} server={args.server} database={settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
         f"redis={'yes' if settings.REDIS_URL else 'no'} pool={args.pool} seconds={args.seconds}"
     )
     print(
