@@ -60,7 +60,8 @@ class Watch:
         self.path = path
 
     def fresh(self) -> Watch:
-        """The same page, with no state installed."""
+        """The same page for a new group, before `install()` gives it its state (a
+        connection's own watch never holds state: each group has its copy)."""
         return copy.copy(self)
 
     def signature(self) -> Hashable:
@@ -114,9 +115,6 @@ class RunPageWatch(Watch):
 
     def snapshot_key(self) -> Hashable:
         return (self.kind, self.run_id)
-
-    def fresh(self) -> RunPageWatch:
-        return RunPageWatch(self.environment, self.path, self.run_id)
 
     def signature(self) -> Hashable:
         return (self.snapshot_key(), self.last_event_id)
@@ -199,9 +197,6 @@ class RunsListWatch(Watch):
         watch = copy.copy(self)
         watch.set_query(query)
         return watch
-
-    def fresh(self) -> RunsListWatch:
-        return self.with_query(self.query)
 
     def signature(self) -> Hashable:
         state = self.state

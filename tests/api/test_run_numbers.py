@@ -3,35 +3,23 @@ in the transaction's last statement)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from runs.models import Run
 from runs.triggering import BatchItem, batch_trigger, trigger
+from tests.concurrency import run_concurrently
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_triggers_get_dense_unique_numbers(dev, deploy):
     deploy(dev, "a")
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            for _ in range(10):
-                trigger(dev, "a", {})
-            batch_trigger(dev, [BatchItem("a", {}) for _ in range(5)])
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def work(_: int) -> None:
+        for _ in range(10):
+            trigger(dev, "a", {})
+        batch_trigger(dev, [BatchItem("a", {}) for _ in range(5)])
 
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors = run_concurrently(work, 6, timeout=60)
     assert errors == []
     numbers = sorted(
         Run.objects.filter(environment=dev).values_list("number", flat=True)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
 
 from runs.api import tokens
 from runs.models import Environment, IdempotentRequest, Run
 from tests.api.conftest import ApiClient
+from tests.concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -99,27 +99,17 @@ def test_racing_attempts_with_one_request_key_create_one_run(dev, deploy):
     deploy(dev, "a")
     key = dev.api_key
     answers: list[dict] = []
-    errors: list[BaseException] = []
     start = threading.Barrier(4)
 
-    def attempt() -> None:
-        try:
-            start.wait(10)
-            response = ApiClient(key).post(
-                TRIGGER, {"payload": 1}, **{"x-trigger-request-idempotency-key": "race"}
-            )
-            assert response.status_code == 200, response.content
-            answers.append(response.json())
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def attempt(_: int) -> None:
+        start.wait(10)
+        response = ApiClient(key).post(
+            TRIGGER, {"payload": 1}, **{"x-trigger-request-idempotency-key": "race"}
+        )
+        assert response.status_code == 200, response.content
+        answers.append(response.json())
 
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    errors = run_concurrently(attempt, 4)
     assert errors == []
     assert len({answer["id"] for answer in answers}) == 1 and len(answers) == 4
     assert Run.objects.filter(environment=dev).count() == 1

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from runs.triggering import (
     replay,
     trigger,
 )
+from tests.concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -234,34 +236,19 @@ def test_a_cached_trigger_does_not_use_up_a_run_number(dev, deploy):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_triggers_with_one_idempotency_key_create_one_run(dev, deploy):
-    import threading
-
-    from django.db import connection
-
     deploy(dev, "a")
     barrier = threading.Barrier(8)
     answers: list[tuple[str, bool]] = []
-    errors: list[BaseException] = []
 
     def trigger_once(i: int) -> None:
         Run.objects.exists()  # connect before the race
         barrier.wait()
-        try:
-            run, cached = trigger(
-                dev, "a", {"i": i}, TriggerOptions(idempotency_key="order-42")
-            )
-            answers.append((run.friendly_id, cached))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        run, cached = trigger(
+            dev, "a", {"i": i}, TriggerOptions(idempotency_key="order-42")
+        )
+        answers.append((run.friendly_id, cached))
 
-    threads = [threading.Thread(target=trigger_once, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == []
+    assert run_concurrently(trigger_once, 8) == []
     assert Run.objects.filter(environment=dev).count() == 1
     assert {run_id for run_id, _ in answers} == {Run.objects.get().friendly_id}
     assert sorted(cached for _, cached in answers) == [False] + [True] * 7
@@ -270,25 +257,14 @@ def test_concurrent_triggers_with_one_idempotency_key_create_one_run(dev, deploy
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_get_distinct_sequential_numbers(dev, deploy):
-    import threading
-
-    from django.db import connection
-
     deploy(dev, "a")
     barrier = threading.Barrier(4)
 
-    def batch_once() -> None:
+    def batch_once(_: int) -> None:
         barrier.wait()
-        try:
-            batch_trigger(dev, [BatchItem("a", {}) for _ in range(25)])
-        finally:
-            connection.close()
+        batch_trigger(dev, [BatchItem("a", {}) for _ in range(25)])
 
-    threads = [threading.Thread(target=batch_once) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    assert run_concurrently(batch_once, 4) == []
     numbers = sorted(Run.objects.values_list("number", flat=True))
     assert numbers == list(range(1, 101))
 
