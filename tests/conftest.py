@@ -9,6 +9,7 @@ from runs.deployments import TaskSpec, register_tasks
 from runs.environments import ensure_default_environments
 from runs.models import Environment
 from runs.triggering import TriggerOptions, trigger
+from tests.servers import uvicorn  # noqa: F401 (a fixture: real uvicorn processes)
 
 
 @pytest.fixture(scope="session", autouse=True)

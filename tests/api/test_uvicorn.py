@@ -5,102 +5,15 @@ once in a process that had it cached."""
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from runs.models import Run
 
-ROOT = Path(__file__).resolve().parents[2]
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    """The test database, as a URL for another process."""
-    db = connections["default"].settings_dict
-    if not settings.IS_POSTGRES:
-        return f"sqlite:///{db['NAME']}"
-    user = db["USER"] or "postgres"
-    return f"postgresql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class Uvicorn:
-    def __init__(self, log: Path, **env: str) -> None:
-        self.port = _free_port()
-        self.log = log
-        command = [
-            *(sys.executable, "-m", "uvicorn", "dashboard.asgi:api_application"),
-            *("--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"),
-        ]
-        environment = {**os.environ, "DATABASE_URL": _database_url(), **env}
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stderr=log.open("w")
-        )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.request("OPTIONS", "/api/v1/runs")
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(self.log.read_text()) from None
-                time.sleep(0.2)
-
-    def request(self, method: str, path: str, key: str = "", body=None):
-        """(status, headers, JSON answer or None)."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, method=method
-        )
-        request.add_header("Content-Type", "application/json")
-        if key:
-            request.add_header("Authorization", f"Bearer {key}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                status, headers, content = answer.status, answer.headers, answer.read()
-        except urllib.error.HTTPError as error:
-            status, headers, content = error.code, error.headers, error.read()
-        return status, headers, json.loads(content) if content else None
-
-    def stop(self) -> str:
-        self.process.terminate()
-        self.process.wait(20)
-        return self.log.read_text()
-
-
-@pytest.fixture
-def uvicorn(tmp_path):
-    """uvicorn(**env) starts a uvicorn process serving the API (stopped at the end)."""
-    started: list[Uvicorn] = []
-
-    def start(**env: str) -> Uvicorn:
-        server = Uvicorn(tmp_path / f"uvicorn-{len(started)}.log", **env)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def test_uvicorn_serves_the_api_and_refuses_websockets(uvicorn, dev, deploy):
