@@ -1,10 +1,11 @@
-"""What one live connection shows, and how a change becomes fragments for it.
+"""What a live page shows, and how a change becomes fragments for it.
 
 A watch is built from the page's URL when the websocket connects. `snapshot()` runs
 in the relay's thread (it queries) and returns the page's current state as fragments
-plus the watch state that goes with them; `install()` applies that state in the event
-loop. The `on_*` methods run in the event loop with data the relay already loaded and
-rendered, and offer fragments to the connection's coalescer.
+plus the watch state that goes with them; `install()` applies that state, in the event
+loop, to the watch of the group the connection joins (realtime.groups). The `on_*`
+methods run in the event loop with data the relay already loaded and rendered, once
+per group, and offer fragments to the group's outbox.
 """
 
 from __future__ import annotations
