@@ -63,25 +63,31 @@ def live_answer(environment: Environment, key: str) -> IdempotentRequest | None:
 
 
 def store(environment: Environment, receipt: Receipt, run: Run, cached: bool) -> None:
-    """Store the answer inside the caller's transaction; AlreadyAnswered (the
-    caller's transaction must then roll back) when a live answer holds the key."""
+    """Store the receipt's answer for this run (see `save_answer`)."""
     status, body = receipt.answer(run, cached)
-    stored = live_answer(environment, receipt.key)
-    if stored is not None:
-        raise AlreadyAnswered(stored)
+    save_answer(environment, receipt.key, status, body)
+
+
+def save_answer(environment: Environment, key: str, status: int, body: Any) -> None:
+    """Store an answer inside the caller's transaction; AlreadyAnswered (the
+    caller's transaction must then roll back) when a live answer holds the key."""
+    raise_if_answered(environment, key)
     try:
         with transaction.atomic():  # a savepoint: a racing attempt's commit wins
             IdempotentRequest.objects.create(
-                environment=environment,
-                key=receipt.key,
-                status_code=status,
-                body=body,
+                environment=environment, key=key, status_code=status, body=body
             )
     except IntegrityError:
-        stored = live_answer(environment, receipt.key)
-        if stored is None:
-            raise
-        raise AlreadyAnswered(stored) from None
+        raise_if_answered(environment, key)
+        raise
+
+
+def raise_if_answered(environment: Environment, key: str) -> None:
+    """AlreadyAnswered when a live answer holds `key` (e.g. after a unique-key
+    error: a racing attempt with the same key committed first)."""
+    stored = live_answer(environment, key)
+    if stored is not None:
+        raise AlreadyAnswered(stored)
 
 
 def maybe_prune() -> None:

@@ -44,7 +44,7 @@ from runs.models import (
     RunEventKind,
     RunTag,
 )
-from runs.receipts import AlreadyAnswered, Receipt
+from runs.receipts import Receipt
 from runs.statuses import FAILED, RunStatus
 from runs.trigger_sql import NOT_CHECKED, Conditions, current_tasks, insert_run
 
@@ -526,12 +526,9 @@ def _trigger_in_one_statement(
                     prepared.run, prepared.tags, TRIGGERED_MESSAGE, conditions
                 )
         except IntegrityError:
-            if receipt is None:
-                raise
-            stored = receipts.live_answer(environment, receipt.key)
-            if stored is None:
-                raise
-            raise AlreadyAnswered(stored) from None  # a racing attempt came first
+            if receipt is not None:  # a racing attempt with the key came first?
+                receipts.raise_if_answered(environment, receipt.key)
+            raise
         if run is not None:
             return run
         _nothing_written(environment, task_identifier, receipt, require_key)
@@ -557,9 +554,7 @@ def _nothing_written(
     if require_key is not None and not has_key(environment.pk, require_key):
         raise KeyRevoked()
     if receipt is not None:
-        stored = receipts.live_answer(environment, receipt.key)
-        if stored is not None:
-            raise AlreadyAnswered(stored)
+        receipts.raise_if_answered(environment, receipt.key)
     current_tasks.forget(environment, task_identifier)
 
 

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from runs import receipts
@@ -69,18 +69,11 @@ def once(
         with transaction.atomic():
             response = handle()
             if 200 <= response.status_code < 300:
-                IdempotentRequest.objects.create(
-                    environment=environment,
-                    key=key,
-                    status_code=response.status_code,
-                    body=json.loads(response.content),
-                )
+                body = json.loads(response.content)
+                receipts.save_answer(environment, key, response.status_code, body)
         receipts.maybe_prune()
         return response
-    except IntegrityError:
+    except receipts.AlreadyAnswered as answered:
         # A concurrent attempt with the same key committed first: its work stands,
         # ours was rolled back with this transaction.
-        stored = receipts.live_answer(environment, key)
-        if stored is None:
-            raise
-        return replay(stored)
+        return replay(answered.stored)
