@@ -9,7 +9,7 @@ from runs.deployments import TaskSpec, register_tasks
 from runs.environments import ensure_default_environments
 from runs.models import Environment
 from runs.triggering import TriggerOptions, trigger
-from tests.servers import uvicorn  # noqa: F401 (a fixture: real uvicorn processes)
+from tests.servers import daphne_on_uvloop, uvicorn  # noqa: F401 (fixtures: real server processes)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -171,10 +171,13 @@ def _after_fork(django_db_blocker) -> None:
 
 @pytest.fixture(scope="session")
 def live_url(django_db_setup, django_db_blocker):
-    """A daphne process serving dashboard.asgi against the test database, as
+    """A daphne process on uvloop serving dashboard.asgi against the test database, as
     `manage.py serve --no-worker` would. Yields its base URL (http://127.0.0.1:<port>).
     Use with `transactional_db` (or `django_db(transaction=True)`) so that what a test
     writes is committed and visible to the server."""
+    import asyncio
+
+    import uvloop
     from daphne.testing import DaphneProcess
     from django.db import connections
 
@@ -187,7 +190,14 @@ def live_url(django_db_setup, django_db_blocker):
         setup=lambda: _after_fork(django_db_blocker),
     )
     server.daemon = True
-    server.start()
+    # The forked child makes daphne's loop from the policy it inherits (as
+    # dashboard.server does); the tests in this process keep asyncio's.
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        server.start()
+    finally:
+        asyncio.set_event_loop_policy(policy)
     if not server.ready.wait(30):
         raise RuntimeError("live server did not start")
     yield f"http://127.0.0.1:{server.port.value}"

@@ -1,5 +1,5 @@
-"""Real server processes for tests: uvicorn against the test database, as production
-runs it."""
+"""Real server processes for tests: uvicorn, or daphne on uvloop
+(`python -m dashboard.server`), against the test database, as production runs them."""
 
 from __future__ import annotations
 
@@ -35,14 +35,10 @@ def _database_url() -> str:
     return f"postgresql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-class Uvicorn:
-    def __init__(self, log: Path, app: str, *options: str, **env: str) -> None:
-        self.port = _free_port()
+class ServerProcess:
+    def __init__(self, log: Path, command: list[str], port: int, **env: str) -> None:
+        self.port = port
         self.log = log
-        command = [
-            *(sys.executable, "-m", "uvicorn", app, *options),
-            *("--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"),
-        ]
         # the test database, and the test run's secret key (required with a URL)
         environment = {
             **os.environ,
@@ -92,16 +88,34 @@ class Uvicorn:
 def uvicorn(tmp_path):
     """uvicorn(*options, app=..., **env) starts a uvicorn process (by default serving
     the API only) against the test database; all are stopped at the end."""
-    started: list[Uvicorn] = []
+    started: list[ServerProcess] = []
 
     def start(
         *options: str, app: str = "dashboard.asgi:api_application", **env: str
-    ) -> Uvicorn:
+    ) -> ServerProcess:
+        port = _free_port()
+        command = [
+            *(sys.executable, "-m", "uvicorn", app, *options),
+            *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
+        ]
         log = tmp_path / f"uvicorn-{len(started)}.log"
-        server = Uvicorn(log, app, *options, **env)
-        started.append(server)
-        return server
+        started.append(ServerProcess(log, command, port, **env))
+        return started[-1]
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def daphne_on_uvloop(tmp_path):
+    """Starts `python -m dashboard.server` (daphne on uvloop) serving the whole site
+    against the test database; stopped at the end."""
+    port = _free_port()
+    command = [
+        *(sys.executable, "-m", "dashboard.server", "-v", "1"),
+        *("-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"),
+    ]
+    server = ServerProcess(tmp_path / "daphne.log", command, port)
+    yield server
+    server.stop()

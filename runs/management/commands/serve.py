@@ -1,7 +1,8 @@
 """`manage.py serve`: the embedded all-in-one.
 
 Migrates, creates the environments (and an `admin` user on a fresh install), then
-runs daphne with a worker and the scheduler in the same process; `--demo` adds the
+runs daphne (on uvloop: manage.py chooses it for this command, as dashboard.server
+does) with a worker and the scheduler in the same process; `--demo` adds the
 demo tasks, a week of example history on first start and a feed of demo runs.
 """
 
