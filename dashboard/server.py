@@ -4,10 +4,10 @@ daphne creates its event loop when `daphne.server` is first imported, with async
 default loop. This runs daphne's own command line (same options, same behaviour) after
 making uvloop's loop the default. Twisted runs on any asyncio loop that offers
 add_reader/add_writer, and every websocket message daphne sends registers and
-unregisters a writer: uvloop does that, and the rest of the loop's bookkeeping, in C.
-With 1,000 open tabs and every transition on a shown row, the live feed's p99 fell by
-about a quarter (docs/benchmarks.md, Live feed). `manage.py serve` does the same
-(in manage.py: Django's set-up already imports daphne.server, for the daphne app).
+unregisters a writer: uvloop does that, and the rest of the loop's bookkeeping, in C. Sending to 1,000 websockets, daphne spent
+57–61 µs of user CPU per message on uvloop against 64–84 µs on asyncio's loop
+(docs/benchmarks.md, Live feed). `manage.py serve` does the same (in manage.py: Django's
+set-up already imports daphne.server, for the daphne app).
 """
 
 from __future__ import annotations
