@@ -9,7 +9,11 @@ from runs.deployments import TaskSpec, register_tasks
 from runs.environments import ensure_default_environments
 from runs.models import Environment
 from runs.triggering import TriggerOptions, trigger
-from tests.servers import daphne_on_uvloop, uvicorn  # noqa: F401 (fixtures: real server processes)
+from tests.servers import (  # noqa: F401 (fixtures: real server processes)
+    daphne_on_uvloop,
+    manage_py_serve,
+    uvicorn,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +48,13 @@ class ServerProcess:
             **env,
         }
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stderr=log.open("w")
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            # Ctrl-C stops it (a shell running the suite in the background ignores it)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self._wait_ready()
 
@@ -83,6 +90,11 @@ class ServerProcess:
         self.process.wait(20)
         return self.log.read_text()
 
+    def interrupt(self, timeout: float = 20) -> int:
+        """Ctrl-C; the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout)
+
 
 @pytest.fixture
 def uvicorn(tmp_path):
@@ -105,6 +117,17 @@ def uvicorn(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def manage_py_serve(tmp_path):
+    """Starts `manage.py serve --no-worker` (the README's quick start, without the
+    embedded worker) against the test database; stopped at the end."""
+    port = _free_port()
+    command = [sys.executable, "manage.py", "serve", "--no-worker", "--port", str(port)]
+    server = ServerProcess(tmp_path / "serve.log", command, port)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""The whole site, websockets included, on the servers production may run besides
-`manage.py serve`: daphne on uvloop (`python -m dashboard.server`, the README's
-production command) and uvicorn (websockets-sansio). bench/live.py compares them."""
+"""The whole site, websockets included, on every server command the README gives:
+`manage.py serve` (the quick start), daphne on uvloop (`python -m dashboard.server`, the
+production layout) and uvicorn (websockets-sansio). bench/live.py compares them."""
 
 from __future__ import annotations
 
@@ -26,6 +26,18 @@ def _watch_a_run_change(server, user, run) -> None:
         assert rows_in(socket.recv(timeout=10)) == {
             run.friendly_id: ("DEQUEUED", False)
         }
+
+
+def test_manage_py_serve_runs_daphne_on_uvloop_and_stops_on_ctrl_c(
+    manage_py_serve, alice, dev, make_run
+):
+    run = make_run(dev)
+    _watch_a_run_change(manage_py_serve, alice, run)
+    assert manage_py_serve.interrupt() == 0
+    log = manage_py_serve.log.read_text()
+    assert "Runwatch is up" in log, log
+    assert "server: daphne on uvloop" in log, log
+    assert "Traceback" not in log, log
 
 
 def test_the_live_feed_runs_on_daphne_on_uvloop(daphne_on_uvloop, alice, dev, make_run):

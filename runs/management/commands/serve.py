@@ -8,6 +8,7 @@ demo tasks, a week of example history on first start and a feed of demo runs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import threading
@@ -61,6 +62,7 @@ class Command(BaseCommand):
             f"  dev API key: {envs['dev'].api_key}\n"
             f"  database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
             f"{'' if worker else ' (no embedded worker)'}\n"
+            f"  server: daphne on {_loop_name()}\n"
         )
         try:
             self._run_daphne(host, port)
@@ -122,3 +124,9 @@ class Command(BaseCommand):
             signal_handlers=True,
             verbosity=0,
         ).run()
+
+
+def _loop_name() -> str:
+    """uvloop where manage.py chose it (dashboard.server.use_uvloop), else asyncio."""
+    policy = type(asyncio.get_event_loop_policy())
+    return "uvloop" if policy.__module__.startswith("uvloop") else "asyncio"
