@@ -111,7 +111,9 @@ def _note(path: str, line: str) -> None:
 
 @task(id="record")
 def record(payload, ctx):
+    """Notes its run, then takes `seconds` (default none)."""
     _note(payload["log"], ctx.run.id)
+    time.sleep(payload.get("seconds", 0))
 
 
 @task(id="serial", queue="serial", queue_concurrency_limit=1)

@@ -112,9 +112,10 @@ def test_two_worker_processes_execute_each_run_exactly_once(
     log = tmp_path / "record.log"
     worker_process("--concurrency", "4")
     worker_process("--concurrency", "4")
-    batch, runs, _ = batch_trigger(
-        dev, [BatchItem("record", {"log": str(log)}) for _ in range(300)]
-    )
+    # 20 ms each: one worker alone would need 1.5 s, many times the other's 0.1 s
+    # poll on SQLite (on a busy machine an instant task let one worker take them all)
+    item = {"log": str(log), "seconds": 0.02}
+    batch, runs, _ = batch_trigger(dev, [BatchItem("record", item) for _ in range(300)])
     wait_until(
         lambda: (
             not Run.objects.filter(batch=batch).exclude(status=S.COMPLETED).exists()
