@@ -24,7 +24,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import psycopg
 from django.db import connection
 
 from realtime.publish import run_changed
@@ -39,6 +38,7 @@ from runs.models import (
     RunEventKind,
     RunTag,
 )
+from runs.prepared import prepared_cursor
 from runs.statuses import RunStatus
 
 NOT_CHECKED = object()  # a version-locked trigger: nothing to re-check
@@ -226,23 +226,11 @@ def insert_run(
     return run
 
 
-# psycopg prepares a statement once it ran this many times on a connection; only
-# statements run with prepare=True (Django's cursors bind client-side and never do).
-PREPARE_EXPLICITLY_ONLY = 2**31 - 1
-
-
 def _execute_prepared(sql: str, params: list[Any]) -> tuple | None:
-    """Run `sql` as a server-side prepared statement: PostgreSQL parses, analyzes and
-    plans the statement once per connection instead of on every trigger (about a
-    third of its CPU per trigger). Django connects with psycopg's preparation off
-    (`prepare_threshold=None`, for transaction-pooling proxies, under which even
-    prepare=True does nothing); it is switched on here for this statement alone.
-    Behind PgBouncer that takes PgBouncer ≥ 1.21 with `max_prepared_statements`."""
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        raw.prepare_threshold = PREPARE_EXPLICITLY_ONLY
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    """Run `sql` as a server-side prepared statement (runs.prepared): PostgreSQL
+    parses, analyzes and plans it once per connection instead of on every trigger
+    (about a third of its CPU per trigger)."""
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchone()
 

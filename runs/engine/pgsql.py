@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from django.db import connection
-
 from runs.lifecycle import check_allowed, publish_changes
+from runs.prepared import prepared_cursor
 from runs.statuses import RunStatus
 
 # Claim and start: pick (by a filter or by ids), start, open attempts, record events.
@@ -168,10 +167,9 @@ SELECT id, run_id, environment_id FROM events
 
 
 def _execute(sql: str, params: dict) -> list[tuple]:
-    """Run one statement as a prepared statement on Django's connection (inside the
-    caller's transaction), with Django's error wrapping."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+    """Run one statement as a server-side prepared statement on Django's connection
+    (inside the caller's transaction; runs.prepared)."""
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
 
