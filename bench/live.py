@@ -430,7 +430,7 @@ def _percentile(ordered: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
-SERVER_LOG = "/tmp/rw_bench_live_server.log"  # daphne's warnings and errors
+SERVER_LOG = "/tmp/rw_bench_live_server.log"  # the server's warnings and errors
 
 
 def server_command(server: str, port: int, app: str) -> list[str]:
@@ -461,7 +461,7 @@ def run_case(args, ids, session_key, clients: int, rate: int) -> dict:
         stderr=open(SERVER_LOG, "w"),  # noqa: SIM115 (the server's lifetime)
     )
     try:
-        _wait_for_port(args.port)
+        _wait_for_port(args.port, args.server)
         url = f"ws://127.0.0.1:{args.port}/ws/env/dev/runs/"
         headers = {
             "Origin": f"http://127.0.0.1:{args.port}",
@@ -531,16 +531,14 @@ def _measure_case(args, ids, clients, rate, server, ready, stop, outputs) -> dic
     return result
 
 
-def _wait_for_port(port: int) -> None:
-    import socket
-
+def _wait_for_port(port: int, server: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise RuntimeError("daphne did not start")
+    raise RuntimeError(f"{server} did not start (see {SERVER_LOG})")
 
 
 def main() -> None:

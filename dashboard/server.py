@@ -15,23 +15,19 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import uvloop
 
-def use_uvloop() -> bool:
-    """Make new asyncio loops uvloop's, before daphne creates its own. False where uvloop
-    is not installed (daphne then runs on asyncio's loop, as usual)."""
+
+def use_uvloop() -> None:
+    """Make new asyncio loops uvloop's, before daphne creates its own."""
     if "daphne.server" in sys.modules:
         raise RuntimeError("daphne's loop exists already: choose uvloop before it")
-    try:
-        import uvloop
-    except ImportError:
-        return False
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return True
 
 
 def main() -> None:
-    loop = "uvloop" if use_uvloop() else "asyncio (uvloop is not installed)"
-    print(f"dashboard.server: daphne on {loop}", file=sys.stderr, flush=True)
+    use_uvloop()
+    print("dashboard.server: daphne on uvloop", file=sys.stderr, flush=True)
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface.entrypoint()

@@ -28,10 +28,13 @@ class NotFound(RunError):
     status_code = 404
 
 
+INVALID_KEY = "Invalid or Missing API key"  # Trigger.dev's words, for 401 answers
+
+
 class KeyRevoked(RunError):
     """The API key a call was made with is no longer its environment's."""
 
     status_code = 401
 
     def __init__(self) -> None:
-        super().__init__("Invalid or Missing API key")
+        super().__init__(INVALID_KEY)

@@ -47,10 +47,10 @@ class AlreadyAnswered(Exception):
         self.stored = stored
 
 
-def cutoff(now: datetime | None = None) -> datetime:
+def cutoff() -> datetime:
     """Answers stored before this are expired."""
     ttl = timedelta(seconds=settings.RUNWATCH_REQUEST_IDEMPOTENCY_TTL_SECONDS)
-    return (now or timezone.now()) - ttl
+    return timezone.now() - ttl
 
 
 def live_answer(environment: Environment, key: str) -> IdempotentRequest | None:
@@ -63,15 +63,18 @@ def live_answer(environment: Environment, key: str) -> IdempotentRequest | None:
 
 
 def store(environment: Environment, receipt: Receipt, run: Run, cached: bool) -> None:
-    """Store the receipt's answer for this run (see `save_answer`)."""
+    """Store the receipt's answer for this run (see `save_answer`), after checking
+    that no live answer holds its key (a retry, the common case of a held key)."""
+    raise_if_answered(environment, receipt.key)
     status, body = receipt.answer(run, cached)
     save_answer(environment, receipt.key, status, body)
 
 
 def save_answer(environment: Environment, key: str, status: int, body: Any) -> None:
     """Store an answer inside the caller's transaction; AlreadyAnswered (the
-    caller's transaction must then roll back) when a live answer holds the key."""
-    raise_if_answered(environment, key)
+    caller's transaction must then roll back) when a live answer holds the key. The
+    caller has looked for one already (`live_answer`, or `store`): here only a racing
+    attempt's answer can hold it."""
     try:
         with transaction.atomic():  # a savepoint: a racing attempt's commit wins
             IdempotentRequest.objects.create(

@@ -1,5 +1,6 @@
-"""Real server processes for tests: uvicorn, or daphne on uvloop
-(`python -m dashboard.server`), against the test database, as production runs them."""
+"""Real server processes for tests (`manage.py serve`, daphne on uvloop via
+`python -m dashboard.server`, uvicorn) against the test database, as production runs
+them."""
 
 from __future__ import annotations
 
@@ -27,13 +28,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _database_url() -> str:
-    """The test database, as a URL for another process."""
+def database_url() -> str:
+    """The test database this test process uses, as a URL for another process."""
     db = connections["default"].settings_dict
     if not settings.IS_POSTGRES:
         return f"sqlite:///{db['NAME']}"
-    user = db["USER"] or "postgres"
-    return f"postgresql://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    auth = (db["USER"] or "postgres") + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    host = db["HOST"] or "127.0.0.1"
+    return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class ServerProcess:
@@ -43,19 +45,21 @@ class ServerProcess:
         # the test database, and the test run's secret key (required with a URL)
         environment = {
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "SECRET_KEY": settings.SECRET_KEY,
             **env,
         }
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=environment,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            # Ctrl-C stops it (a shell running the suite in the background ignores it)
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
+        with log.open("w") as out:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Ctrl-C stops it (a shell running the suite in the background
+                # ignores it)
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
         self._wait_ready()
 
     def _wait_ready(self) -> None:

@@ -30,7 +30,8 @@ from django.db.models.expressions import Col
 from django.http import HttpRequest
 
 from runs.api import tokens
-from runs.api.errors import INVALID_KEY, ApiError
+from runs.api.errors import ApiError
+from runs.errors import INVALID_KEY
 from runs.models import Environment
 
 SECRET = "secret"
@@ -174,9 +175,6 @@ class KnownKeys:
             with self._lock:
                 self._environments = environments
         return environments
-
-    def pairs(self, *, reload: bool = False) -> list[tuple[int, str]]:
-        return [(env.pk, env.api_key) for env in self.environments(reload=reload)]
 
     def clear(self) -> None:
         with self._lock:

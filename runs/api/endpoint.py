@@ -39,10 +39,10 @@ from django.views.decorators.csrf import csrf_exempt
 from runs.api import ratelimit, tokens
 from runs.api.auth import Caller, authenticate
 from runs.api.bodies import check_content_length
-from runs.api.errors import INVALID_KEY, ApiError, error_response
+from runs.api.errors import ApiError, error_response
 from runs.api.idempotency import once, replay_if_answered, request_key
 from runs.api.presenters import uses_legacy_statuses
-from runs.errors import RunError
+from runs.errors import INVALID_KEY, RunError
 from runs.models import Environment
 from runs.pagination import InvalidCursor
 

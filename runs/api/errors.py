@@ -13,8 +13,6 @@ from typing import Any
 
 from django.http import JsonResponse
 
-INVALID_KEY = "Invalid or Missing API key"
-
 
 class ApiError(Exception):
     """Raise from a view (or a helper it calls) to answer with an error."""

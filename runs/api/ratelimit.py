@@ -95,10 +95,6 @@ class MemoryBuckets:
                 }
         return _decide(tokens, allowed, capacity, rate, now)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._buckets.clear()
-
 
 # KEYS[1] bucket; ARGV capacity, refill per second, tokens wanted, tokens given back
 # (the unused rest of an expired lease), reserve. Grants `wanted` tokens while at
@@ -196,10 +192,6 @@ class RedisBuckets:
             if len(self._leases) > 100_000:  # forget idle keys' leases
                 self._leases = {slot: held}
             return held.decision(capacity, rate)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._leases.clear()
 
 
 _buckets: MemoryBuckets | RedisBuckets | None = None

@@ -22,7 +22,7 @@ class ApiClient:
         self.sdk = sdk
         # Read the keys now, so that query counts of the first request are those
         # of every later one (a process loads them once, on an unknown key).
-        known_keys.pairs(reload=True)
+        known_keys.environments(reload=True)
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {"authorization": f"Bearer {self.key}"} if self.key else {}
