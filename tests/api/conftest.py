@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from runs.api.auth import known_keys
@@ -89,3 +90,8 @@ def assert_no_nulls(value: Any, path: str = "$") -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             assert_no_nulls(item, f"{path}[{index}]")
+
+
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)"
+)

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from runs.api.ratelimit import MemoryBuckets, RedisBuckets, bucket_key
+from tests.api.conftest import needs_redis
 
 
 def test_memory_bucket_empties_and_refills():
@@ -26,11 +27,6 @@ def test_keys_are_hashed_and_anonymous_callers_count_per_address():
     assert "tr_dev" not in bucket_key("Bearer tr_dev_secret", "1.2.3.4")
     assert bucket_key("", "1.2.3.4") != bucket_key("", "5.6.7.8")
     assert bucket_key("Bearer a", "1.2.3.4") == bucket_key("Bearer a", "5.6.7.8")
-
-
-needs_redis = pytest.mark.skipif(
-    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)"
-)
 
 
 @needs_redis

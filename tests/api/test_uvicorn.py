@@ -9,9 +9,9 @@ import socket
 import time
 
 import pytest
-from django.conf import settings
 
 from runs.models import Run
+from tests.api.conftest import needs_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +49,7 @@ def test_a_key_regenerated_elsewhere_fails_at_once_under_uvicorn(uvicorn, dev, d
     assert Run.objects.count() == 2
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)")
+@needs_redis
 def test_the_rate_limit_holds_across_uvicorn_processes(uvicorn, dev):
     limits = {
         "RUNWATCH_API_RATE_LIMIT": "300",  # leases of 3 tokens

@@ -6,7 +6,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from runs.deployments import TaskSpec, register_tasks, task_set_hash
@@ -15,6 +14,7 @@ from runs.engine.claims import ClaimRules, claim_runs
 from runs.models import Attempt, Queue, Run, RunEvent
 from runs.statuses import RunStatus
 from runs.triggering import BatchItem, TriggerOptions, batch_trigger, trigger
+from tests.concurrency import run_concurrently
 
 S = RunStatus
 
@@ -145,21 +145,16 @@ def test_concurrent_claimers_take_each_run_exactly_once(dev, deployed):
     taken: dict[str, list[int]] = {}
     barrier = threading.Barrier(4)
 
-    def claimer(name: str) -> None:
+    def claimer(i: int) -> None:
         got: list[int] = []
         barrier.wait()
         try:
-            while batch := claim(dev, limit=7, worker=name):
+            while batch := claim(dev, limit=7, worker=f"w{i}"):
                 got += [c.pk for c in batch]
         finally:
-            taken[name] = got
-            connection.close()
+            taken[f"w{i}"] = got
 
-    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    assert run_concurrently(claimer, 4, timeout=60) == []
     every = [pk for got in taken.values() for pk in got]
     assert len(every) == len(set(every)) == 300
     assert sum(1 for got in taken.values() if got) > 1  # they really raced
@@ -179,35 +174,20 @@ def test_expiry_racing_dequeue_has_exactly_one_winner(dev, deployed):
         Run.objects.exists()  # connect before the race
         barrier.wait()
         go.wait(5)
-        try:
-            while claim(dev, limit=1, worker=name):
-                pass
-        finally:
-            connection.close()
+        while claim(dev, limit=1, worker=name):
+            pass
 
     def expirer() -> None:
         barrier.wait()
-        try:
-            # Due in a moment: the claimers and the expiry sweep overlap.
-            Run.objects.update(
-                ttl_expires_at=timezone.now() + timedelta(milliseconds=200)
-            )
-            go.set()
-            deadline = timezone.now() + timedelta(seconds=2)
-            while timezone.now() < deadline:
-                scheduler.expire_ttl()
-        finally:
-            connection.close()
+        # Due in a moment: the claimers and the expiry sweep overlap.
+        Run.objects.update(ttl_expires_at=timezone.now() + timedelta(milliseconds=200))
+        go.set()
+        deadline = timezone.now() + timedelta(seconds=2)
+        while timezone.now() < deadline:
+            scheduler.expire_ttl()
 
-    threads = [
-        threading.Thread(target=claimer, args=("w1",)),
-        threading.Thread(target=claimer, args=("w2",)),
-        threading.Thread(target=expirer),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    racers = [lambda: claimer("w1"), lambda: claimer("w2"), expirer]
+    assert run_concurrently(lambda i: racers[i](), len(racers)) == []
     statuses = dict(Run.objects.values_list("pk", "status"))
     assert set(statuses.values()) == {S.EXECUTING, S.EXPIRED}
     for run in runs:

@@ -6,7 +6,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from runs.actions import cancel_runs
@@ -14,6 +13,7 @@ from runs.engine import outcomes
 from runs.engine.outcomes import REQUEUE, Finished, Outcome, backoff_seconds
 from runs.models import Attempt, Run, RunEvent
 from runs.statuses import FINISHED, RunStatus
+from tests.concurrency import run_concurrently
 
 S = RunStatus
 POLICY = {"minTimeoutInMs": 1000, "maxTimeoutInMs": 5000, "factor": 2}
@@ -120,25 +120,16 @@ def test_cancel_racing_completion_has_one_winner_per_run(dev, make_run):
 
     def completer() -> None:
         barrier.wait()
-        try:
-            for chunk in range(0, 100, 5):
-                outcomes.complete(results[chunk : chunk + 5])
-        finally:
-            connection.close()
+        for chunk in range(0, 100, 5):
+            outcomes.complete(results[chunk : chunk + 5])
 
     def canceler() -> None:
         barrier.wait()
-        try:
-            for run in reversed(runs):
-                cancel_runs([run.pk])
-        finally:
-            connection.close()
+        for run in reversed(runs):
+            cancel_runs([run.pk])
 
-    threads = [threading.Thread(target=completer), threading.Thread(target=canceler)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    racers = [completer, canceler]
+    assert run_concurrently(lambda i: racers[i](), 2, timeout=60) == []
     final = dict(Run.objects.values_list("pk", "status"))
     assert set(final.values()) == {S.COMPLETED, S.CANCELED}
     for run, result in zip(runs, results, strict=True):
