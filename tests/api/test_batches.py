@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from runs.api import tokens
 from runs.models import Batch, Run
@@ -229,3 +231,21 @@ def test_batch_body_over_the_limit_is_413(api, settings):
         "/api/v2/tasks/batch", {"items": [{"task": "a", "payload": "x" * 2000}]}
     )
     assert response.status_code == 413
+
+
+def test_a_retryable_batch_request_looks_up_its_stored_answer_once(api):
+    """The request key's answer is looked for once before the work; storing it only
+    falls back to a lookup when a racing attempt holds the key."""
+    headers = {"x-trigger-request-idempotency-key": "req-1"}
+    body = {"items": [{"task": "a", "payload": 1}]}
+    with CaptureQueriesContext(connection) as queries:
+        first = api.post("/api/v1/tasks/batch", body, **headers)
+    assert first.status_code == 202
+    lookups = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and "runs_idempotentrequest" in q["sql"]
+    ]
+    assert len(lookups) == 1, lookups
+    again = api.post("/api/v1/tasks/batch", body, **headers)
+    assert again.json() == first.json()
